@@ -1,0 +1,56 @@
+/**
+ * The participant side of a round: load the global parameters, train on local data, return the
+ * delta after the client-side chain (clip → noise → …). The same handler runs inside a simulation
+ * worker and behind a real network connection.
+ */
+import { fail } from '../core/errors.js';
+import { SeededRng } from '../core/rng.js';
+import { firstNonFinite, sub } from '../core/vector.js';
+import type { Dataset } from '../data/dataset.js';
+import type { LocalModel } from '../model/local-model.js';
+import type { ParticipantHandler, ProtocolMap, RequestKind, TrainReply, TrainRequest } from './protocol.js';
+import type { UpdateStage } from './stages.js';
+
+export interface ParticipantOptions {
+  readonly id: string;
+  readonly data: Dataset;
+  /** The model runtime; may be shared by several simulated participants of one worker. */
+  readonly model: LocalModel;
+  /** Runs on the raw delta before it leaves the participant. */
+  readonly clientChain?: UpdateStage;
+}
+
+export class Participant implements ParticipantHandler {
+  readonly id: string;
+
+  constructor(private readonly options: ParticipantOptions) {
+    this.id = options.id;
+  }
+
+  async handle<K extends RequestKind>(kind: K, request: ProtocolMap[K]['request']): Promise<ProtocolMap[K]['reply']> {
+    switch (kind) {
+      case 'train':
+        return this.train(request);
+      default:
+        return fail('protocol', `participant ${this.id} does not handle "${String(kind)}" requests`);
+    }
+  }
+
+  private async train(request: TrainRequest): Promise<TrainReply> {
+    const { model, data, clientChain } = this.options;
+    if (request.params.length !== model.layout.size) fail('shape', `round ${request.round}: global model has ${request.params.length} parameters, this participant's model has ${model.layout.size}`);
+    if (firstNonFinite(request.params) >= 0) fail('non-finite', `round ${request.round}: global model contains NaN/Inf; refusing to train on it`);
+    const started = performance.now();
+    model.setParams(request.params);
+    const result = await model.train(data, request.training, SeededRng.from(request.seed, 'local-train', this.id));
+    let delta = sub(model.getParams(), request.params);
+    if (clientChain) delta = await clientChain.apply(delta, { round: request.round, actor: this.id, numSamples: data.size, contributors: 1 });
+    return {
+      participantId: this.id,
+      round: request.round,
+      delta,
+      numSamples: data.size,
+      metrics: { loss: result.loss, trainMs: performance.now() - started },
+    };
+  }
+}
