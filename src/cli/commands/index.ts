@@ -1,6 +1,8 @@
 // One line per subcommand module: each exports `register(program)`.
 import type { Command } from 'commander';
+import { register as simulate } from './simulate.js';
+import { register as privacy } from './privacy.js';
 
 export type RegisterCommand = (program: Command) => void;
 
-export const commands: RegisterCommand[] = [];
+export const commands: RegisterCommand[] = [simulate, privacy];

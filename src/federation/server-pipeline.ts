@@ -1,0 +1,34 @@
+/**
+ * The server side of the data path, derived from the config: each feature (privacy budget and
+ * central noise, adversaries, monitoring, the promotion gate, …) looks at its own config section
+ * and wraps the engine options — Flower-style strategy wrappers rather than flags in the engine.
+ */
+import type { Vector } from '../core/vector.js';
+import type { SimulationConfig } from '../config/simulation.js';
+import type { LocalModel } from '../model/local-model.js';
+import type { EngineOptions } from './engine.js';
+import type { FederationData } from './simulation-setup.js';
+
+export interface ServerFeatureContext {
+  readonly config: SimulationConfig;
+  readonly data: FederationData;
+  /** The coordinator's model runtime (evaluation, server-side training for FLTrust). */
+  readonly model: LocalModel;
+}
+
+export interface ServerFeature {
+  readonly name: string;
+  /** Wrap or extend the engine options (add a guard, an interceptor, a server stage, …). */
+  configure?(options: EngineOptions): EngineOptions;
+  /** Extra evaluation metrics for a candidate (e.g. backdoor attack success rate). */
+  evaluate?(model: LocalModel, params: Vector): Record<string, number>;
+}
+
+export type ServerFeatureFactory = (ctx: ServerFeatureContext) => ServerFeature | undefined;
+
+/** Factories in pipeline order; each returns undefined when its config section is off. */
+export const serverFeatureFactories: ServerFeatureFactory[] = [];
+
+export function serverFeaturesFor(ctx: ServerFeatureContext): ServerFeature[] {
+  return serverFeatureFactories.flatMap((make) => make(ctx) ?? []);
+}
