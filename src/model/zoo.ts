@@ -33,22 +33,25 @@ function seededInit(rng: SeededRng) {
 export async function buildModel(spec: ModelSpec, featureShape: readonly number[], numClasses: number, seed: number | string): Promise<tfl.LayersModel> {
   const rng = SeededRng.from(seed, 'model-init');
   const inputShape = [...featureShape];
+  // Images are flattened for dense models; tabular rows already are flat.
+  const flat = (): tfl.layers.Layer[] => (featureShape.length > 1 ? [tfl.layers.flatten({ inputShape, name: 'flatten' })] : []);
+  const firstDense = featureShape.length > 1 ? {} : { inputShape };
   const flatSize = featureShape.reduce((p, d) => p * d, 1);
   switch (spec.kind) {
     case 'logreg':
       return tfl.sequential({
         name: 'logreg',
         layers: [
-          tfl.layers.flatten({ inputShape, name: 'flatten' }),
-          tfl.layers.dense({ units: numClasses, name: 'logits', ...seededInit(rng) }),
+          ...flat(),
+          tfl.layers.dense({ units: numClasses, name: 'logits', ...firstDense, ...seededInit(rng) }),
         ],
       });
     case 'mlp':
       return tfl.sequential({
         name: 'mlp',
         layers: [
-          tfl.layers.flatten({ inputShape, name: 'flatten' }),
-          ...spec.hidden.map((units, i) => tfl.layers.dense({ units, activation: 'relu', name: `hidden${i + 1}`, ...seededInit(rng) })),
+          ...flat(),
+          ...spec.hidden.map((units, i) => tfl.layers.dense({ units, activation: 'relu', name: `hidden${i + 1}`, ...(i === 0 ? firstDense : {}), ...seededInit(rng) })),
           tfl.layers.dense({ units: numClasses, name: 'logits', ...seededInit(rng) }),
         ],
       });
