@@ -2,6 +2,8 @@
  * Simulated participants spread over worker threads (sticky: a participant always lives in the
  * same worker, so protocol state such as secure-aggregation keys stays put). Both cores train.
  */
+import { createRequire } from 'node:module';
+import { pathToFileURL } from 'node:url';
 import { Worker } from 'node:worker_threads';
 import { FedsecError, fail } from '../core/errors.js';
 import type { SimulationConfig } from '../config/simulation.js';
@@ -21,11 +23,17 @@ interface PoolWorker {
   dead?: string;
 }
 
-/** The worker script: compiled JS in dist/, or the TypeScript source under tsx/vitest. */
-function workerEntry(): { url: URL; execArgv: string[] } {
-  const isSource = import.meta.url.endsWith('.ts');
-  const url = new URL(`./participant-worker.${isSource ? 'ts' : 'js'}`, import.meta.url);
-  return { url, execArgv: isSource ? ['--import', 'tsx'] : [] };
+/**
+ * The worker script: compiled JS in dist/; under tsx/vitest the TypeScript source, loaded through
+ * a tiny bootstrap that registers tsx's loader inside the worker (Node 20 workers do not inherit
+ * `--import` hooks).
+ */
+function spawnWorker(workerData: unknown): Worker {
+  if (!import.meta.url.endsWith('.ts')) return new Worker(new URL('./participant-worker.js', import.meta.url), { workerData });
+  const tsxApi = pathToFileURL(createRequire(import.meta.url).resolve('tsx/esm/api').replace(/\.cjs$/, '.mjs')).href;
+  const entry = new URL('./participant-worker.ts', import.meta.url).href;
+  const bootstrap = `import(${JSON.stringify(tsxApi)}).then((tsx) => { tsx.register(); return import(${JSON.stringify(entry)}); });`;
+  return new Worker(bootstrap, { eval: true, workerData });
 }
 
 export class WorkerPoolTransport implements ParticipantTransport {
@@ -40,8 +48,7 @@ export class WorkerPoolTransport implements ParticipantTransport {
     const n = Math.max(1, Math.min(workerCount, ids.length));
     const groups: string[][] = Array.from({ length: n }, () => []);
     ids.forEach((id, i) => groups[i % n]!.push(id));
-    const { url, execArgv } = workerEntry();
-    const workers = groups.map((group) => ({ worker: new Worker(url, { workerData: { config, ids: group }, execArgv }), pending: new Map<number, Pending>() }));
+    const workers = groups.map((group) => ({ worker: spawnWorker({ config, ids: group }), pending: new Map<number, Pending>() }));
     try {
       await Promise.all(workers.map((w) => ready(w.worker)));
     } catch (err) {
