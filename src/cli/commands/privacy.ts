@@ -100,7 +100,7 @@ export function register(program: Command): void {
       if (a.json) {
         print(JSON.stringify({ noiseMultiplier: c.noiseMultiplier, epsilon: c.epsilon, order: c.order, targetEpsilon: a.epsilon, delta: a.delta, samplingRate: a.samplingRate, steps: a.steps }));
       } else {
-        print(`noise multiplier z = ${ceilSig(c.noiseMultiplier)} (reaches ε = ${ceilSig(c.epsilon)} ≤ ${a.epsilon} at δ = ${a.delta}, best Rényi order ${fmtOrder(c.order)})`);
+        print(`noise multiplier z = ${ceilSig(c.noiseMultiplier, 8)} (reaches ε = ${ceilSig(c.epsilon)} ≤ ${a.epsilon} at δ = ${a.delta}, best Rényi order ${fmtOrder(c.order)})`);
         print(`  q = ${a.samplingRate}, ${a.steps} steps; z is within a relative 1e-6 of the smallest that fits`);
       }
     });
