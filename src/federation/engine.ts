@@ -11,7 +11,7 @@ import type { Vector } from '../core/vector.js';
 import { axpyInPlace, firstNonFinite, l2Norm } from '../core/vector.js';
 import type { AggregationResult, Aggregator, Contribution, ContributionDiagnostic } from '../aggregation/types.js';
 import type { ParticipantTransport } from '../transport/types.js';
-import type { LocalTrainingConfig, TrainReply } from './protocol.js';
+import type { LocalTrainingConfig, TrainReply, TrainRequest } from './protocol.js';
 import type { UpdateStage } from './stages.js';
 
 export type SamplingSpec = { kind: 'all' } | { kind: 'fixed'; perRound: number } | { kind: 'poisson'; rate: number };
@@ -79,8 +79,33 @@ export interface ContributionInterceptor {
   intercept(round: number, contributions: Contribution[]): Contribution[] | Promise<Contribution[]>;
 }
 
+/**
+ * How a round's updates reach the coordinator. The plain collector asks each participant for its
+ * update; a secure-aggregation collector runs SecAgg+ over the same transport and returns only
+ * (bucket) sums, so the aggregator never sees an individual update.
+ */
+export interface UpdateCollector {
+  collect(round: number, request: TrainRequest, sampled: readonly string[], ctx: CollectContext): Promise<CollectResult>;
+}
+
+export interface CollectContext {
+  readonly transport: ParticipantTransport;
+  readonly timeoutMs: number;
+  readonly weighting: 'samples' | 'uniform';
+  readonly onParticipantDone: (outcome: ParticipantOutcome) => void;
+}
+
+export interface CollectResult {
+  readonly contributions: Contribution[];
+  readonly outcomes: ParticipantOutcome[];
+  /** Values to record with the round (e.g. secure-aggregation survivors, bytes). */
+  readonly extra?: Record<string, number>;
+}
+
 export interface EngineOptions {
   readonly transport: ParticipantTransport;
+  /** Defaults to the plain collector (each participant's update in the clear). */
+  readonly collector?: UpdateCollector;
   readonly initialParams: Vector;
   readonly rounds: number;
   readonly sampling: SamplingSpec;
@@ -195,14 +220,23 @@ export class RoundEngine {
     const sampled = sampleParticipants(ids, o.sampling, SeededRng.from(o.seed, 'sampling', round));
     for (const obs of o.observers ?? []) obs.onRoundStart?.(round, sampled);
 
-    const { contributions, outcomes } = await this.collect(round, params, sampled);
+    const request: TrainRequest = { round, params, training: o.training, seed: `${o.seed}:${round}` };
+    const collector = o.collector ?? plainCollector;
+    const { contributions, outcomes, extra: collectExtra = {} } = await collector.collect(round, request, sampled, {
+      transport: o.transport,
+      timeoutMs: o.timeoutMs,
+      weighting: o.weighting ?? 'samples',
+      onParticipantDone: (outcome) => {
+        for (const obs of o.observers ?? []) obs.onParticipantDone?.(round, outcome);
+      },
+    });
     const tCollected = performance.now();
 
     const skip = (reason: string): { record: RoundRecord; candidate: Vector } => ({
       candidate: params,
       record: {
         round, sampled, participants: outcomes, diagnostics: [], evaluation: promoted.evaluation, aggregateNorm: 0,
-        promoted: false, gateReasons: [reason], skipped: reason, extra: {},
+        promoted: false, gateReasons: [reason], skipped: reason, extra: collectExtra,
         timings: { collectMs: tCollected - t0, aggregateMs: 0, evaluateMs: 0, totalMs: performance.now() - t0 },
       },
     });
@@ -235,33 +269,33 @@ export class RoundEngine {
       candidate,
       record: {
         round, sampled, participants: outcomes, diagnostics: result.diagnostics, evaluation,
-        aggregateNorm: l2Norm(aggregate), promoted: decision.promote, gateReasons: decision.reasons, extra: {},
+        aggregateNorm: l2Norm(aggregate), promoted: decision.promote, gateReasons: decision.reasons, extra: collectExtra,
         timings: { collectMs: tCollected - t0, aggregateMs: tAggregated - tCollected, evaluateMs: tEvaluated - tAggregated, totalMs: tEvaluated - t0 },
       },
     };
   }
+}
 
-  /** Ask every sampled participant to train; keep the valid replies, record why others failed. */
-  private async collect(round: number, params: Vector, sampled: readonly string[]): Promise<{ contributions: Contribution[]; outcomes: ParticipantOutcome[] }> {
-    const o = this.options;
-    const request = { round, params, training: o.training, seed: `${o.seed}:${round}` };
+/** Ask every sampled participant to train; keep the valid replies, record why others failed. */
+export const plainCollector: UpdateCollector = {
+  async collect(round, request, sampled, ctx) {
     const settled = await Promise.all(
       sampled.map(async (id): Promise<{ outcome: ParticipantOutcome; contribution?: Contribution }> => {
         let outcome: ParticipantOutcome;
         let contribution: Contribution | undefined;
         try {
-          const reply = await o.transport.request(id, 'train', request, { timeoutMs: o.timeoutMs });
-          const problem = checkReply(reply, { id, round, dim: params.length });
+          const reply = await ctx.transport.request(id, 'train', request, { timeoutMs: ctx.timeoutMs });
+          const problem = checkReply(reply, { id, round, dim: request.params.length });
           const base = { id, numSamples: reply.numSamples, loss: reply.metrics.loss, trainMs: reply.metrics.trainMs };
           if (problem) outcome = { ...base, ok: false, error: `rejected: ${problem}` };
           else {
             outcome = { ...base, ok: true, updateNorm: l2Norm(reply.delta) };
-            contribution = { id, update: reply.delta, weight: o.weighting === 'uniform' ? 1 : reply.numSamples };
+            contribution = { id, update: reply.delta, weight: ctx.weighting === 'uniform' ? 1 : reply.numSamples };
           }
         } catch (err) {
           outcome = { id, ok: false, error: err instanceof Error ? err.message : String(err) };
         }
-        for (const obs of o.observers ?? []) obs.onParticipantDone?.(round, outcome);
+        ctx.onParticipantDone(outcome);
         return contribution ? { outcome, contribution } : { outcome };
       }),
     );
@@ -269,5 +303,5 @@ export class RoundEngine {
       contributions: settled.flatMap((s) => (s.contribution ? [s.contribution] : [])),
       outcomes: settled.map((s) => s.outcome),
     };
-  }
-}
+  },
+};
