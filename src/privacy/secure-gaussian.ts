@@ -6,12 +6,12 @@
  * Method: Box–Muller on 53-bit uniforms. Each pair of normals consumes four fresh 32-bit words:
  * u1 ∈ (0, 1] and u2 ∈ [0, 1) with the full 53-bit double mantissa, r = √(−2 ln u1),
  * (r cos 2πu2, r sin 2πu2). Box–Muller has no rejection loop, so its running time does not depend
- * on the values drawn (rejection samplers such as the polar method or Ziggurat leak through
- * timing — Jin et al. 2022). Randomness is drawn in batches (16 Ki pairs per syscall) and the
+ * on the values drawn (rejection samplers — polar method, Ziggurat — do; timing attacks on DP
+ * samplers: Jin et al. 2022). Randomness is drawn in batches (16 Ki pairs per syscall) and the
  * batch buffer is zeroed after use.
  *
  * What this does NOT defend against (see src/privacy/README.md): floating-point attacks on the
- * output (Mironov 2012 for Laplace; Jin et al. 2022 for Gaussian) — the set of doubles/floats
+ * output (Mironov 2012 for Laplace; Jin et al. 2022 for Gaussian samplers) — the set of doubles/floats
  * that x + noise can take depends on x, so an adversary who sees exact low-order bits could in
  * principle distinguish neighbouring inputs. The tail is also truncated at |z| ≤ √(2·53·ln 2)
  * ≈ 8.57 (probability < 1e−17). A discrete Gaussian over a fixed grid (Canonne–Kamath–Steinke

@@ -48,6 +48,24 @@ describe('fedsec privacy epsilon', () => {
   });
 });
 
+describe('wiring', () => {
+  it('is registered in the real program (buildProgram)', async () => {
+    const { buildProgram } = await import('../../src/cli/main.js');
+    const program = buildProgram().configureOutput({ writeErr: () => {}, writeOut: () => {} });
+    let out = '';
+    const spy = vi.spyOn(process.stdout, 'write').mockImplementation((chunk: string | Uint8Array) => {
+      out += String(chunk);
+      return true;
+    });
+    try {
+      await program.parseAsync(['node', 'fedsec', 'privacy', 'epsilon', ...opacus, '--json']);
+    } finally {
+      spy.mockRestore();
+    }
+    expect((JSON.parse(out) as { order: number }).order).toBe(3.9);
+  });
+});
+
 describe('fedsec privacy calibrate', () => {
   it('finds the noise multiplier (round trip with the Opacus setting)', async () => {
     const args = ['--epsilon', '7.3293347', '--delta', '1e-5', '--sampling-rate', '0.04', '--steps', '2250'];
