@@ -12,7 +12,7 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import { SeededRng } from '../../src/core/rng.js';
 import { initRuntime, tf } from '../../src/model/backend.js';
 import { col2im, im2colTransposed, type ConvGeometry } from '../../src/model/wasm-kernels/im2col.js';
-import { tunedWasmKernels } from '../../src/model/wasm-kernels/index.js';
+import { registerTunedWasmKernels, tunedWasmKernels, unregisterTunedWasmKernels } from '../../src/model/wasm-kernels/index.js';
 
 type Backend = 'cpu' | 'wasm';
 const TOL = 1e-5;
@@ -228,6 +228,27 @@ describe('tuned wasm kernels', () => {
     expect({ tensors: tf.memory().numTensors, buffers: backend.numDataIds() }).toEqual(before);
     tf.dispose([w, d, x]);
     opt.dispose();
+  });
+
+  it('can put the stock kernels back and re-tune (the stock setup runs although the backend started tuned)', async () => {
+    await tf.setBackend('wasm');
+    // Non-negative inputs: the stock MaxPoolGrad (tfjs 4.22) drops the gradient of windows whose
+    // maximum is negative, one reason ours replaces it.
+    const x = tf.abs(tf.randomNormal([2, 6, 6, 3]));
+    const w = tf.randomNormal([3, 3, 3, 2]);
+    const poolGrad = (): Float32Array => tf.tidy(() => tf.grad((a: tf.Tensor) => tf.sum(tf.maxPool(a as tf.Tensor4D, 2, 2, 'valid')))(x).dataSync() as Float32Array);
+    const filterGrad = (): Float32Array => tf.tidy(() => tf.grad((f: tf.Tensor) => tf.sum(tf.conv2d(x as tf.Tensor4D, f as tf.Tensor4D, 1, 'same')))(w).dataSync() as Float32Array);
+    const tuned = poolGrad();
+    unregisterTunedWasmKernels();
+    try {
+      expect(tunedWasmKernels()).toEqual([]);
+      expect(Array.from(poolGrad())).toEqual(Array.from(tuned)); // stock MaxPoolGrad bound and working
+      expect(filterGrad).toThrow(/Conv2DBackpropFilter' not registered/);
+    } finally {
+      registerTunedWasmKernels();
+    }
+    expect(filterGrad().every(Number.isFinite)).toBe(true);
+    tf.dispose([x, w]);
   });
 
   it('refuses channels-first convolutions with a clear error', async () => {

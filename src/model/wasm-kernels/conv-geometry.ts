@@ -19,9 +19,17 @@ export function asShape4(shape: readonly number[], what: string, kernel: string)
   return [a, b, c, d];
 }
 
+export interface Padding {
+  top: number;
+  bottom: number;
+  left: number;
+  right: number;
+}
+
 export function convGeometry(kernel: string, inShape: Shape4, filterShape: Shape4, attrs: ConvAttrs): {
   geometry: ConvGeometry;
   outShape: Shape4;
+  padding: Padding;
 } {
   if (attrs.dataFormat !== 'NHWC') {
     fail('model', `${kernel} on the wasm backend supports channels-last (NHWC) data only, got ${String(attrs.dataFormat)}`,
@@ -48,7 +56,8 @@ export function convGeometry(kernel: string, inShape: Shape4, filterShape: Shape
     padTop: info.padInfo.top,
     padLeft: info.padInfo.left,
   };
-  return { geometry, outShape: [info.batchSize, info.outHeight, info.outWidth, info.outChannels] };
+  const { top, bottom, left, right } = info.padInfo;
+  return { geometry, outShape: [info.batchSize, info.outHeight, info.outWidth, info.outChannels], padding: { top, bottom, left, right } };
 }
 
 export function sameShape(a: readonly number[], b: readonly number[]): boolean {

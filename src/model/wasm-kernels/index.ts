@@ -1,6 +1,8 @@
 /**
- * Training kernels we register on tfjs's wasm backend: the ones it lacks (Conv2DBackpropFilter)
- * or runs slowly (Conv2DBackpropInput, MaxPoolGrad, BatchMatMul/_FusedMatMul with transpose flags).
+ * Training kernels we register on tfjs's wasm backend (4.22): the one it lacks
+ * (Conv2DBackpropFilter), the ones it runs slowly (Conv2DBackpropInput, BatchMatMul/_FusedMatMul
+ * with transpose flags) and the ones it gets wrong (MaxPoolGrad for negative windows, batched
+ * _FusedMatMul with a bias).
  *
  * Registration gotchas handled here: tfjs keeps one kernel per (name, backend), so an existing
  * kernel must be unregistered before ours goes in; wrappers delegate to the stock kernelFunc
@@ -8,7 +10,7 @@
  * relies on it (it binds the wasm export) and tfjs only runs setupFuncs of kernels registered at
  * the time the backend is (re)selected.
  */
-import { _FusedMatMul, BatchMatMul, Transpose, getKernel, registerKernel, unregisterKernel } from '@tensorflow/tfjs-core';
+import { _FusedMatMul, BatchMatMul, Conv2D, Transpose, engine, getKernel, registerKernel, unregisterKernel } from '@tensorflow/tfjs-core';
 import type { KernelConfig } from '@tensorflow/tfjs-core';
 import { fail } from '../../core/errors.js';
 import { conv2dBackpropFilterConfig } from './conv2d-backprop-filter.js';
@@ -43,6 +45,7 @@ export function registerTunedWasmKernels(): string[] {
     batchMatMul: stockBmm.kernelFunc,
     fusedMatMul: stockFused.kernelFunc,
     transpose: stockConfig(Transpose).kernelFunc,
+    conv2d: stockConfig(Conv2D).kernelFunc,
   };
   const tuned = [
     conv2dBackpropFilterConfig(stock),
@@ -67,7 +70,13 @@ export function unregisterTunedWasmKernels(): void {
   if (replaced === undefined) return;
   for (const [name, previous] of replaced) {
     unregisterKernel(name, BACKEND);
-    if (previous !== undefined) registerKernel(previous);
+    if (previous === undefined) continue;
+    registerKernel(previous);
+    // If the backend started while ours was registered, the stock setup (binding its wasm
+    // export) never ran, and tfjs will not run it until the backend is selected again.
+    // (engine().registry holds started backends only; findBackend would start one.)
+    const backend = engine().registry[BACKEND];
+    if (backend !== undefined && previous.setupFunc !== undefined) previous.setupFunc(backend);
   }
   replaced = undefined;
 }

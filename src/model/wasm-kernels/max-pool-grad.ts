@@ -1,7 +1,8 @@
 /**
- * MaxPoolGrad for the wasm backend. The stock kernel works but was the slowest kernel of a small
- * CNN's training step (~1/3 of it); this one re-finds each window's maximum and routes dy there
- * in one pass over the input, channels innermost (contiguous in NHWC).
+ * MaxPoolGrad for the wasm backend. The stock kernel (tfjs 4.22) is wrong — it drops the gradient
+ * of every window whose maximum is negative (harmless only right after a ReLU) — and was the
+ * slowest kernel of a small CNN's training step (~1/3 of it). This one re-finds each window's
+ * maximum and routes dy there in one pass over the input, channels innermost (contiguous in NHWC).
  *
  * Ties go to the first maximum in row-major window order, like the cpu backend, so both backends
  * give identical gradients even on ReLU's many exact zeros.

@@ -12,6 +12,7 @@ export interface StockKernels {
   batchMatMul: KernelFunc;
   fusedMatMul: KernelFunc;
   transpose: KernelFunc;
+  conv2d: KernelFunc;
 }
 
 export type KernelArgs = Parameters<KernelFunc>[0];
