@@ -45,6 +45,7 @@ export interface RoundRecord {
   readonly promoted: boolean;
   readonly gateReasons: readonly string[];
   readonly skipped?: string;
+  readonly findings: readonly Finding[];
   readonly timings: { readonly collectMs: number; readonly aggregateMs: number; readonly evaluateMs: number; readonly totalMs: number };
   /** Values stages attach to the round (ε spent so far, clipping bound, …). */
   readonly extra: Readonly<Record<string, number>>;
@@ -67,8 +68,39 @@ export interface RoundObserver {
   onRoundEnd?(record: RoundRecord): void;
 }
 
+/** Something noticed about a round: typed, with the evidence attached (monitoring, probes). */
+export interface Finding {
+  readonly type: string;
+  readonly severity: 'info' | 'warning' | 'critical';
+  readonly round: number;
+  /** The participant or contribution concerned, when there is one. */
+  readonly subject?: string;
+  readonly message: string;
+  readonly evidence: Readonly<Record<string, number | string | boolean | readonly number[] | readonly string[]>>;
+}
+
+/** What an inspector sees of a round, after aggregation and evaluation, before the gate. */
+export interface RoundView {
+  readonly round: number;
+  readonly contributions: readonly Contribution[];
+  readonly aggregation: AggregationResult;
+  /** The aggregate after the server chain (what was applied to the model). */
+  readonly applied: Vector;
+  readonly candidate: Vector;
+  readonly evaluation: Evaluation;
+  readonly promoted: { readonly round: number; readonly evaluation: Evaluation };
+}
+
+/** Server-side monitoring: looks at a round and reports findings and numbers for the record. */
+export interface RoundInspector {
+  inspect(view: RoundView): { findings?: Finding[]; extra?: Record<string, number> } | Promise<{ findings?: Finding[]; extra?: Record<string, number> }>;
+}
+
 export interface PromotionGate {
-  decide(candidate: { round: number; params: Vector; evaluation: Evaluation }, promoted: { round: number; evaluation: Evaluation }): { promote: boolean; reasons: string[] };
+  decide(
+    candidate: { round: number; params: Vector; evaluation: Evaluation; findings: readonly Finding[] },
+    promoted: { round: number; evaluation: Evaluation },
+  ): { promote: boolean; reasons: string[] } | Promise<{ promote: boolean; reasons: string[] }>;
 }
 
 /**
@@ -127,6 +159,8 @@ export interface EngineOptions {
   readonly guards?: readonly RoundGuard[];
   readonly observers?: readonly RoundObserver[];
   readonly interceptor?: ContributionInterceptor;
+  /** Run after evaluation, before the gate (monitoring, backdoor probes). */
+  readonly inspectors?: readonly RoundInspector[];
   readonly gate?: PromotionGate;
   /** After a rejected candidate, continue from the candidate or from the last promoted model. */
   readonly continueFrom?: 'candidate' | 'promoted';
@@ -236,7 +270,7 @@ export class RoundEngine {
       candidate: params,
       record: {
         round, sampled, participants: outcomes, diagnostics: [], evaluation: promoted.evaluation, aggregateNorm: 0,
-        promoted: false, gateReasons: [reason], skipped: reason, extra: collectExtra,
+        promoted: false, gateReasons: [reason], skipped: reason, findings: [], extra: collectExtra,
         timings: { collectMs: tCollected - t0, aggregateMs: 0, evaluateMs: 0, totalMs: performance.now() - t0 },
       },
     });
@@ -263,13 +297,20 @@ export class RoundEngine {
     const tAggregated = performance.now();
 
     const evaluation = await o.evaluate(candidate);
+    const findings: Finding[] = [];
+    const extra: Record<string, number> = { ...collectExtra };
+    for (const inspector of o.inspectors ?? []) {
+      const seen = await inspector.inspect({ round, contributions: intercepted, aggregation: result, applied: aggregate, candidate, evaluation, promoted });
+      findings.push(...(seen.findings ?? []));
+      Object.assign(extra, seen.extra ?? {});
+    }
     const tEvaluated = performance.now();
-    const decision = o.gate ? o.gate.decide({ round, params: candidate, evaluation }, promoted) : { promote: true, reasons: [] };
+    const decision = o.gate ? await o.gate.decide({ round, params: candidate, evaluation, findings }, promoted) : { promote: true, reasons: [] };
     return {
       candidate,
       record: {
         round, sampled, participants: outcomes, diagnostics: result.diagnostics, evaluation,
-        aggregateNorm: l2Norm(aggregate), promoted: decision.promote, gateReasons: decision.reasons, extra: collectExtra,
+        aggregateNorm: l2Norm(aggregate), promoted: decision.promote, gateReasons: decision.reasons, findings, extra,
         timings: { collectMs: tCollected - t0, aggregateMs: tAggregated - tCollected, evaluateMs: tEvaluated - tAggregated, totalMs: tEvaluated - t0 },
       },
     };
