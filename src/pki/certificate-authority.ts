@@ -49,7 +49,7 @@ export interface InitPkiOptions {
 
 export interface IssueOptions {
   readonly dir: string;
-  /** Validity in days (default 365); may not outlive the CA. */
+  /** Validity in days (default 365, capped at the CA's expiry); may not outlive the CA. */
   readonly days?: number;
   /** Replace an active certificate of the same name, revoking it as superseded. */
   readonly force?: boolean;
@@ -162,14 +162,21 @@ interface LeafSpec {
 async function issue(options: IssueOptions, spec: LeafSpec): Promise<IssuedCertificate> {
   const { dir } = options;
   const now = options.now ?? new Date();
-  const days = positiveDays(options.days ?? 365, 'certificate validity');
   const manifest = readManifest(dir);
   const ca = await loadCaSigner(dir, manifest);
 
-  const notAfter = new Date(now.getTime() + days * DAY_MS);
-  if (notAfter > ca.cert.notAfter) {
-    fail('precondition', `a ${days}-day certificate would outlive the CA (expires ${ca.cert.notAfter.toISOString()})`, 'pass a smaller --days or create a new CA');
+  // Default: a year, or up to the CA's expiry if sooner. An explicit --days that overshoots is an error.
+  let notAfter: Date;
+  if (options.days === undefined) {
+    notAfter = new Date(Math.min(now.getTime() + 365 * DAY_MS, ca.cert.notAfter.getTime()));
+  } else {
+    const days = positiveDays(options.days, 'certificate validity');
+    notAfter = new Date(now.getTime() + days * DAY_MS);
+    if (notAfter > ca.cert.notAfter) {
+      fail('precondition', `a ${days}-day certificate would outlive the CA (expires ${ca.cert.notAfter.toISOString()})`, 'pass a smaller --days or create a new CA');
+    }
   }
+  if (notAfter <= now) fail('precondition', `the CA expired at ${ca.cert.notAfter.toISOString()}`, 'create a new CA with `fedsec pki init --force`');
   const active = manifest.certificates.find((c) => c.kind === spec.kind && c.name === spec.name && c.revoked === undefined);
   if (active && !options.force) {
     fail('precondition', `${spec.kind} "${spec.name}" already has an active certificate (serial ${active.serial})`, 'pass --force to replace it (the old one is revoked as superseded), or revoke it first');

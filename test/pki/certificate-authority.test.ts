@@ -53,6 +53,9 @@ describe('pki init', () => {
     // the private key matches the certificate
     const key = createPrivateKey(read(join(dir, 'ca.key')));
     expect(key.asymmetricKeyType).toBe('ec');
+    // without --days a certificate gets a year, capped at this 30-day CA's expiry
+    const leaf = await issueParticipant({ dir, name: 'alice' });
+    expect(leaf.record.notAfter).toBe(manifest.ca.notAfter);
   });
 
   it('refuses to overwrite an existing CA unless forced', async () => {

@@ -2,7 +2,9 @@
 import type { Command } from 'commander';
 import { register as simulate } from './simulate.js';
 import { register as privacy } from './privacy.js';
+import { register as pki } from './pki.js';
+import { register as audit } from './audit.js';
 
 export type RegisterCommand = (program: Command) => void;
 
-export const commands: RegisterCommand[] = [simulate, privacy];
+export const commands: RegisterCommand[] = [simulate, privacy, pki, audit];

@@ -49,17 +49,18 @@ export function register(program: Command): void {
     .option('--participant <name>', 'participant name (CN and SAN URI fedsec://participant/NAME)')
     .option('--org <org>', 'participant organisation (subject O)')
     .option('--coordinator <hosts>', 'coordinator host names / IPs, comma-separated (e.g. localhost,127.0.0.1)')
-    .option('--days <n>', 'validity in days', days, 365)
+    .option('--days <n>', 'validity in days (default: 365, or until the CA expires if sooner)', days)
     .option('--force', 'replace an active certificate of the same name, revoking it as superseded', false)
-    .action(async (o: { dir: string; participant?: string; org?: string; coordinator?: string; days: number; force: boolean }) => {
+    .action(async (o: { dir: string; participant?: string; org?: string; coordinator?: string; days?: number; force: boolean }) => {
       if ((o.participant === undefined) === (o.coordinator === undefined)) {
         fail('config', 'pass exactly one of --participant NAME or --coordinator HOST[,HOST...]');
       }
       if (o.coordinator !== undefined && o.org !== undefined) fail('config', '--org applies to participants only');
+      const common = { dir: o.dir, force: o.force, ...(o.days === undefined ? {} : { days: o.days }) };
       const issued =
         o.participant !== undefined
-          ? await issueParticipant({ dir: o.dir, name: o.participant, days: o.days, force: o.force, ...(o.org === undefined ? {} : { org: o.org }) })
-          : await issueCoordinator({ dir: o.dir, hosts: (o.coordinator ?? '').split(',').map((h) => h.trim()).filter((h) => h !== ''), days: o.days, force: o.force });
+          ? await issueParticipant({ ...common, name: o.participant, ...(o.org === undefined ? {} : { org: o.org }) })
+          : await issueCoordinator({ ...common, hosts: (o.coordinator ?? '').split(',').map((h) => h.trim()).filter((h) => h !== '') });
       const r = issued.record;
       out(`issued ${r.kind} "${r.name}" serial ${r.serial}, valid until ${r.notAfter}`);
       out(`  ${issued.certPath}  ${issued.keyPath} (0600)`);
