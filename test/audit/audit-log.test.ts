@@ -149,6 +149,19 @@ describe('verifyAuditLog detects tampering', () => {
     expect(verifyAuditLog(path, { anchor: first.head })).toMatchObject({ ok: false, reason: 'anchor-mismatch', seq: 4 });
   });
 
+  it('streams logs larger than its 1 MiB read chunk, including lines that straddle a chunk boundary', () => {
+    const path = freshPath();
+    const log = AuditLog.open(path, { sync: false });
+    for (let i = 0; i < 600; i++) log.append('custom.filler', 'c', { i, padding: 'y'.repeat(2500) });
+    log.close();
+    expect(statSync(path).size).toBeGreaterThan(1.4 * (1 << 20));
+    expect(verifyAuditLog(path)).toMatchObject({ ok: true, entries: 600 });
+    const ls = lines(path);
+    ls[550] = (ls[550] as string).replace('"i":550', '"i":551');
+    writeLines(path, ls);
+    expect(verifyAuditLog(path)).toMatchObject({ ok: false, reason: 'hash-mismatch', seq: 551, validEntries: 550 });
+  });
+
   it('garbage lines and schema violations → malformed', () => {
     const path = writeLog(3);
     const ls = lines(path);
