@@ -41,6 +41,18 @@ export interface AggregationContext {
   readonly rng: SeededRng;
   /** The server's own update on its clean root dataset (FLTrust), when the engine computed one. */
   readonly reference?: Vector;
+  /**
+   * The model's parameter count. Updates of any other length are rejected; when absent, the most
+   * common length among the contributions is taken as the expected one.
+   */
+  readonly expectedDim?: number;
+}
+
+/** How many valid contributions an aggregator needs when tolerating f Byzantine ones. */
+export interface AggregatorRequirement {
+  readonly min: number;
+  /** The rule in words, for error messages, e.g. "n > 2f + 2". */
+  readonly rule: string;
 }
 
 export interface Aggregator {
@@ -48,4 +60,6 @@ export interface Aggregator {
   /** True when the aggregator needs `ctx.reference` (the engine then trains on the root set). */
   readonly needsReference?: boolean;
   aggregate(contributions: readonly Contribution[], ctx: AggregationContext): AggregationResult;
+  /** The precondition on n for a given f, so the engine can refuse a round plan before training. */
+  requirement?(byzantine: number): AggregatorRequirement;
 }

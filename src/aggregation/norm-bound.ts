@@ -1,0 +1,50 @@
+/**
+ * Norm bounding (Sun et al. 2019, "Can you really backdoor federated learning?"): clip every update
+ * to L2 norm at most M, then average. Bounds what any one participant — a boosted backdoor
+ * included — can add to the model per round.
+ */
+import type { Aggregator } from './types.js';
+import { aggregateValidated, atLeast } from './validate.js';
+
+export interface NormBoundOptions {
+  /** The bound M > 0. */
+  readonly maxNorm: number;
+  /** Weight by `contribution.weight` (self-reported) instead of counting each update once. */
+  readonly weighted: boolean;
+}
+
+export function normBound(options: NormBoundOptions): Aggregator {
+  const requirement = () => atLeast(1, 'at least one contribution');
+  return {
+    name: 'norm-bound',
+    requirement,
+    aggregate(contributions, ctx) {
+      return aggregateValidated('Norm bounding', contributions, ctx, requirement, (valid, _ctx, dim) => {
+        const maxW = Math.max(...valid.map((c) => (options.weighted ? c.weight : 1)));
+        const rel = valid.map((c) => (options.weighted ? c.weight : 1) / maxW);
+        const total = rel.reduce((s, w) => s + w, 0);
+        const acc = new Float64Array(dim);
+        const norms = valid.map((c, i) => {
+          const u = c.update;
+          let s = 0;
+          for (let k = 0; k < dim; k++) s += u[k]! * u[k]!;
+          const norm = Math.sqrt(s);
+          const factor = norm > options.maxNorm ? options.maxNorm / norm : 1;
+          const w = (rel[i]! / total) * factor;
+          for (let k = 0; k < dim; k++) acc[k] = acc[k]! + w * u[k]!;
+          return norm;
+        });
+        return {
+          aggregate: Float32Array.from(acc),
+          diagnostics: valid.map((c, i) => ({
+            id: c.id,
+            accepted: true,
+            weight: rel[i]! / total,
+            score: norms[i]!,
+            ...(norms[i]! > options.maxNorm ? { reason: `clipped from norm ${norms[i]!.toPrecision(4)} to ${options.maxNorm}` } : {}),
+          })),
+        };
+      });
+    },
+  };
+}
