@@ -12,6 +12,7 @@ import { fail } from '../core/errors.js';
 import { csvSourceSchema } from '../data/csv.js';
 import { partitionSchema } from '../data/partition.js';
 import { modelSpecSchema } from '../model/zoo.js';
+import { dpConfigSchema } from '../privacy/config.js';
 
 export const datasetSchema = z.discriminatedUnion('kind', [
   z.object({ kind: z.literal('mnist') }).strict(),
@@ -57,6 +58,8 @@ export const simulationConfigSchema = z.object({
   aggregation: registrySpec.default({ name: 'fedavg' }),
   /** How many Byzantine participants robust aggregators must tolerate (f). */
   byzantine: z.number().int().min(0).default(0),
+  /** Differential privacy (client-level DP-FedAvg or sample-level DP-SGD); see docs/privacy.md. */
+  privacy: dpConfigSchema.optional(),
   runtime: z.object({
     backend: z.enum(['auto', 'tensorflow', 'wasm', 'cpu']).default('auto'),
     /** Worker threads training simulated participants; 0 trains in the main thread. */
