@@ -18,9 +18,14 @@ import * as tfl from '@tensorflow/tfjs-layers';
 import '@tensorflow/tfjs-backend-cpu';
 import { setWasmPaths } from '@tensorflow/tfjs-backend-wasm';
 import { fail } from '../core/errors.js';
+import { installChainedOps } from './chained-ops.js';
 import { registerTunedWasmKernels, tunedWasmKernels } from './wasm-kernels/index.js';
 
 export { tf, tfl };
+
+// tfjs-layers needs method-style ops (LSTM's orthogonal init calls `.flatten()`) that the full
+// tfjs package would install; every backend needs them, so do it when the runtime is loaded.
+installChainedOps();
 
 export const BACKEND_PREFERENCES = ['auto', 'tensorflow', 'wasm', 'cpu'] as const;
 export type BackendPreference = (typeof BACKEND_PREFERENCES)[number];

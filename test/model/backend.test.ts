@@ -8,6 +8,7 @@ import { Worker } from 'node:worker_threads';
 import { describe, expect, it } from 'vitest';
 import { FedsecError } from '../../src/core/errors.js';
 import { initRuntime, tf, type BackendPreference } from '../../src/model/backend.js';
+import { installChainedOps } from '../../src/model/chained-ops.js';
 
 const TUNED = ['Conv2DBackpropFilter', 'Conv2DBackpropInput', 'BatchMatMul', '_FusedMatMul', 'MaxPoolGrad'];
 
@@ -75,6 +76,18 @@ describe('initRuntime', () => {
     const err = await initRuntime('gpu' as BackendPreference).catch((e: unknown) => e);
     expect(err).toBeInstanceOf(FedsecError);
     expect((err as FedsecError).message).toMatch(/unknown backend "gpu".*auto, tensorflow, wasm, cpu/);
+  });
+
+  it('installs method-style tensor ops once (tfjs-layers needs some, e.g. .flatten())', async () => {
+    await initRuntime('wasm');
+    expect(installChainedOps()).toBe(0); // backend.ts already installed them
+    type Chained = tf.Tensor & { flatten(): tf.Tensor; reshape(s: number[]): tf.Tensor; concat(x: tf.Tensor, axis?: number): tf.Tensor };
+    const t = tf.tensor2d([[1, 2, 3], [4, 5, 6]]) as Chained;
+    expect(t.flatten().shape).toEqual([6]);
+    expect(Array.from(t.reshape([3, 2]).dataSync())).toEqual([1, 2, 3, 4, 5, 6]);
+    expect(t.concat(t, 0).shape).toEqual([4, 3]);
+    t.dispose();
+    expect(() => t.flatten()).toThrow(/disposed/);
   });
 
   it('works inside a worker_thread (its own engine), with the same results as the main thread', async () => {

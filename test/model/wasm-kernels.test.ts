@@ -10,7 +10,7 @@
 import fc from 'fast-check';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { SeededRng } from '../../src/core/rng.js';
-import { initRuntime, tf } from '../../src/model/backend.js';
+import { initRuntime, tf, tfl } from '../../src/model/backend.js';
 import { col2im, im2colTransposed, type ConvGeometry } from '../../src/model/wasm-kernels/im2col.js';
 import { registerTunedWasmKernels, tunedWasmKernels, unregisterTunedWasmKernels } from '../../src/model/wasm-kernels/index.js';
 
@@ -80,7 +80,10 @@ const convCase = fc.record({
 describe('tuned wasm kernels', () => {
   it('are registered on the wasm runtime', () => {
     expect(tunedWasmKernels()).toEqual(
-      expect.arrayContaining(['Conv2DBackpropFilter', 'Conv2DBackpropInput', 'BatchMatMul', '_FusedMatMul', 'MaxPoolGrad']),
+      expect.arrayContaining([
+        'Conv2DBackpropFilter', 'Conv2DBackpropInput', 'BatchMatMul', '_FusedMatMul', 'MaxPoolGrad',
+        'DepthwiseConv2dNativeBackpropFilter', 'DepthwiseConv2dNativeBackpropInput', 'UnsortedSegmentSum',
+      ]),
     );
   });
 
@@ -206,6 +209,106 @@ describe('tuned wasm kernels', () => {
       return [loss(...names.map((n) => params[n])), ...grads];
     });
     expect(worst).toBeLessThanOrEqual(TOL);
+  });
+
+  it('depthwise conv filter and input gradients match cpu (multiplier 1–3, strides 1/2, same/valid)', async () => {
+    const dwCase = fc.record({
+      batch: fc.integer({ min: 1, max: 2 }),
+      height: fc.integer({ min: 1, max: 8 }),
+      width: fc.integer({ min: 1, max: 8 }),
+      channels: fc.integer({ min: 1, max: 4 }),
+      multiplier: fc.integer({ min: 1, max: 3 }),
+      kh: fc.integer({ min: 1, max: 4 }),
+      kw: fc.integer({ min: 1, max: 4 }),
+      stride: fc.constantFrom(1, 2),
+      pad: fc.constantFrom<'same' | 'valid'>('same', 'valid'),
+      seed: fc.integer({ min: 0, max: 2 ** 30 }),
+    }).filter((c) => c.pad === 'same' || (c.kh <= c.height && c.kw <= c.width));
+    await fc.assert(
+      fc.asyncProperty(dwCase, async (c) => {
+        const rng = SeededRng.from(c.seed, 'depthwise');
+        const xShape: [number, number, number, number] = [c.batch, c.height, c.width, c.channels];
+        const wShape: [number, number, number, number] = [c.kh, c.kw, c.channels, c.multiplier];
+        const xs = randomArray(rng, xShape.reduce((p, d) => p * d, 1));
+        const ws = randomArray(rng, wShape.reduce((p, d) => p * d, 1));
+        await expectSameOnBoth(() => {
+          const x = tf.tensor4d(xs, xShape);
+          const w = tf.tensor4d(ws, wShape);
+          const [gx, gw] = tf.grads((a: tf.Tensor, b: tf.Tensor) => {
+            const y = tf.depthwiseConv2d(a as tf.Tensor4D, b as tf.Tensor4D, c.stride, c.pad);
+            return tf.sum(tf.mul(y, tf.reshape(tf.range(1, y.size + 1), y.shape))); // distinct dy
+          })([x, w]);
+          return [gx!, gw!];
+        });
+      }),
+      { numRuns: 50 },
+    );
+  });
+
+  it('unsorted segment sums (gather gradients) match cpu', async () => {
+    const segCase = fc.record({
+      rows: fc.integer({ min: 1, max: 12 }),
+      inner: fc.constantFrom<number[]>([], [3], [2, 2]),
+      numSegments: fc.integer({ min: 1, max: 6 }),
+      seed: fc.integer({ min: 0, max: 2 ** 30 }),
+    });
+    await fc.assert(
+      fc.asyncProperty(segCase, async (c) => {
+        const rng = SeededRng.from(c.seed, 'segments');
+        const xs = randomArray(rng, c.rows * c.inner.reduce((p, d) => p * d, 1));
+        const ids = Int32Array.from({ length: c.rows }, () => rng.int(c.numSegments));
+        const table = randomArray(rng, c.numSegments * 4);
+        await expectSameOnBoth(() => {
+          const summed = tf.unsortedSegmentSum(tf.tensor(xs, [c.rows, ...c.inner]), tf.tensor1d(ids, 'int32'), c.numSegments);
+          // Gradient of gather (what an embedding layer trains through).
+          const g = tf.grad((t: tf.Tensor) => tf.sum(tf.square(tf.gather(t, tf.tensor1d(ids, 'int32')))))(tf.tensor2d(table, [c.numSegments, 4]));
+          return [summed, g];
+        });
+      }),
+      { numRuns: 50 },
+    );
+  });
+
+  it('tfjs-layers models beyond the zoo (separable conv, embedding + LSTM, GRU) get the cpu gradients', async () => {
+    const rng = SeededRng.from(11, 'layers');
+    const models: { build: () => tfl.Sequential; input: () => tf.Tensor }[] = [
+      {
+        build: () => tfl.sequential({ layers: [
+          tfl.layers.separableConv2d({ inputShape: [7, 7, 2], filters: 3, kernelSize: 3, depthMultiplier: 2, strides: 2, padding: 'same', activation: 'relu' }),
+          tfl.layers.depthwiseConv2d({ kernelSize: 2 }),
+          tfl.layers.flatten(),
+          tfl.layers.dense({ units: 4 }),
+        ] }),
+        input: (() => { const v = randomArray(rng, 2 * 7 * 7 * 2); return () => tf.tensor4d(v, [2, 7, 7, 2]); })(),
+      },
+      {
+        build: () => tfl.sequential({ layers: [
+          tfl.layers.embedding({ inputDim: 12, outputDim: 4, inputLength: 6 }),
+          tfl.layers.lstm({ units: 5 }),
+          tfl.layers.dense({ units: 3 }),
+        ] }),
+        input: (() => { const v = Int32Array.from({ length: 2 * 6 }, () => rng.int(12)); return () => tf.tensor2d(v, [2, 6], 'int32'); })(),
+      },
+      {
+        build: () => tfl.sequential({ layers: [tfl.layers.gru({ inputShape: [5, 3], units: 4 }), tfl.layers.dense({ units: 2 })] }),
+        input: (() => { const v = randomArray(rng, 2 * 5 * 3); return () => tf.tensor3d(v, [2, 5, 3]); })(),
+      },
+    ];
+    for (const { build, input } of models) {
+      await tf.setBackend('cpu');
+      const reference = build();
+      const weights = reference.getWeights().map((w) => ({ shape: w.shape, data: Float32Array.from(w.dataSync()) }));
+      reference.dispose();
+      await expectSameOnBoth(() => {
+        const model = build();
+        model.setWeights(weights.map((w) => tf.tensor(w.data, w.shape)));
+        const x = input();
+        const { value, grads } = tf.variableGrads(() => tf.sum(tf.square(model.apply(x) as tf.Tensor)) as tf.Scalar);
+        const out = [value, ...model.trainableWeights.map((w) => grads[(w.read() as tf.Variable).name]!)]; // same order on both
+        model.dispose();
+        return out;
+      });
+    }
   });
 
   it('does not leak wasm buffers across training steps', async () => {

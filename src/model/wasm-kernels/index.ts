@@ -1,6 +1,7 @@
 /**
- * Training kernels we register on tfjs's wasm backend (4.22): the one it lacks
- * (Conv2DBackpropFilter), the ones it runs slowly (Conv2DBackpropInput, BatchMatMul/_FusedMatMul
+ * Training kernels we register on tfjs's wasm backend (4.22): the ones it lacks
+ * (Conv2DBackpropFilter, depthwise conv backprop, UnsortedSegmentSum for gather/embedding
+ * gradients), the ones it runs slowly (Conv2DBackpropInput, BatchMatMul/_FusedMatMul
  * with transpose flags) and the ones it gets wrong (MaxPoolGrad for negative windows, batched
  * _FusedMatMul with a bias).
  *
@@ -16,7 +17,9 @@ import { fail } from '../../core/errors.js';
 import { conv2dBackpropFilterConfig } from './conv2d-backprop-filter.js';
 import { conv2dBackpropInputConfig } from './conv2d-backprop-input.js';
 import { batchMatMulConfig, fusedMatMulConfig } from './mat-mul.js';
+import { depthwiseBackpropFilterConfig, depthwiseBackpropInputConfig } from './depthwise-conv2d-backprop.js';
 import { maxPoolGradConfig } from './max-pool-grad.js';
+import { unsortedSegmentSumConfig } from './unsorted-segment-sum.js';
 import type { StockKernels } from './wasm-backend.js';
 
 const BACKEND = 'wasm';
@@ -53,6 +56,9 @@ export function registerTunedWasmKernels(): string[] {
     batchMatMulConfig(stock, stockBmm),
     fusedMatMulConfig(stock, stockFused),
     maxPoolGradConfig(),
+    depthwiseBackpropFilterConfig(),
+    depthwiseBackpropInputConfig(),
+    unsortedSegmentSumConfig(),
   ];
   const saved = new Map<string, KernelConfig | undefined>();
   for (const config of tuned) {
