@@ -338,8 +338,11 @@ function readRevealed(r: Reader): RevealedShare[] {
   return out;
 }
 
-export function decodeMessage(data: Uint8Array): SecAggMessage {
-  if (!(data instanceof Uint8Array)) fail('protocol', 'a secure-aggregation message must be bytes');
+export function decodeMessage(input: Uint8Array): SecAggMessage {
+  if (!(input instanceof Uint8Array)) fail('protocol', 'a secure-aggregation message must be bytes');
+  // Transports hand us Buffers, whose slice() is a view (and whose type the Shamir library rejects):
+  // read through a plain Uint8Array so every decoded field is an independent Uint8Array copy.
+  const data = Object.getPrototypeOf(input) === Uint8Array.prototype ? input : new Uint8Array(input.buffer, input.byteOffset, input.byteLength);
   const r = new Reader(data);
   r.need(HEADER_BYTES, 'header');
   for (const b of MAGIC) {

@@ -124,7 +124,7 @@ export async function runInProcessRound(options: InProcessRoundOptions): Promise
     if (options.recordCoordinatorInbox) inbox.push(bytes);
     const start = performance.now();
     try {
-      const decoded = decodeMessage(bytes);
+      const decoded = decodeMessage(asTransportBuffer(bytes));
       if (!isParticipantMessage(decoded)) throw new FedsecError('protocol', `the coordinator got a ${decoded.kind} message, which only it may send`);
       coordinator.receive(decoded);
     } catch (err) {
@@ -147,7 +147,7 @@ export async function runInProcessRound(options: InProcessRoundOptions): Promise
     let reply: ParticipantMessage;
     try {
       const start = performance.now();
-      const decoded = decodeMessage(bytes);
+      const decoded = decodeMessage(asTransportBuffer(bytes));
       if (isParticipantMessage(decoded)) throw new FedsecError('protocol', `participant "${id}" got a ${decoded.kind} message, which only participants send`);
       switch (decoded.kind) {
         case 'key-relay':
@@ -213,6 +213,11 @@ export async function runInProcessRound(options: InProcessRoundOptions): Promise
     }
     for (const m of step.messages) await toParticipant(m);
   }
+}
+
+/** Network transports deliver Buffers (views whose slice() does not copy): decode from one too. */
+function asTransportBuffer(bytes: Uint8Array): Buffer {
+  return Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
 }
 
 function applyTamper(hook: TamperHook, event: WireEvent): SecAggMessage | null {

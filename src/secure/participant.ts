@@ -215,12 +215,7 @@ export class SecAggParticipant {
     }
     return this.guardSync(() => {
       const masked = new Uint32Array(input);
-      addInto(masked, expandMask(selfMaskKey(this.selfSeed!, session.sessionId, session.round), masked.length));
-      for (const v of this.held.keys()) {
-        const stream = expandMask(this.neighbours.get(v)!.pairwiseSeed, masked.length);
-        if (this.index < v) addInto(masked, stream);
-        else subtractFrom(masked, stream);
-      }
+      this.applyMasks(masked);
       reduceModulus(masked, session.modulusBits);
       // The seeds are no longer needed: neighbours hold their shares. Wipe what we can.
       this.selfSeed!.fill(0);
@@ -233,6 +228,22 @@ export class SecAggParticipant {
         this.identityKey,
       );
     });
+  }
+
+  /**
+   * Adds PRG(b_u) and the pairwise masks to `vector` in place (mod 2^32). Protected only so a
+   * benchmark can substitute a uniformly random vector for the expansion when simulating hundreds
+   * of participants; a participant overriding it spoils only its own contribution, which it could
+   * do anyway by sending any vector.
+   */
+  protected applyMasks(vector: Uint32Array): void {
+    const { session } = this;
+    addInto(vector, expandMask(selfMaskKey(this.selfSeed!, session.sessionId, session.round), vector.length));
+    for (const v of this.held.keys()) {
+      const stream = expandMask(this.neighbours.get(v)!.pairwiseSeed, vector.length);
+      if (this.index < v) addInto(vector, stream);
+      else subtractFrom(vector, stream);
+    }
   }
 
   /** Stage 3: check and sign the survivor list U3 we were given (signed at most once). */

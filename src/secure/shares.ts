@@ -31,7 +31,8 @@ export async function splitSecret(secret: Uint8Array, shares: number, threshold:
   if (!(shares >= 2 && shares <= 255 && threshold >= 2 && threshold <= shares)) {
     fail('protocol', `cannot make ${threshold}-of-${shares} Shamir shares (the library needs 2 ≤ t ≤ shares ≤ 255)`);
   }
-  return split(secret, shares, threshold);
+  // The library insists on exact Uint8Array instances (a Buffer is refused): pass a plain copy.
+  return split(new Uint8Array(secret), shares, threshold);
 }
 
 /** Reconstruct from exactly the given shares (callers pass t verified ones). */
@@ -44,7 +45,7 @@ export async function combineShares(shares: Uint8Array[], what: string): Promise
     if (x === 0 || xs.has(x)) fail('protocol', `the shares of ${what} have a zero or repeated x-coordinate`);
     xs.add(x);
   }
-  return combine(shares);
+  return combine(shares.map((s) => new Uint8Array(s)));
 }
 
 export function shareDigest(kind: ShareKind, sessionId: Uint8Array, round: number, dealer: number, receiver: number, share: Uint8Array): Uint8Array {

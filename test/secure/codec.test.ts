@@ -58,6 +58,18 @@ describe('secure-aggregation message codec', () => {
     expect(verifyMessage({ ...back, round: back.round + 1 }, roster.session.identityKeys[back.sender]!)).toBe(false);
   });
 
+  it('decodes from a Buffer view (as transports deliver) into independent plain Uint8Arrays', () => {
+    const masked = seen.get('masked-input') as MaskedInputMessage;
+    const bytes = encodeMessage(masked);
+    const pool = Buffer.alloc(bytes.length + 13);
+    pool.set(bytes, 13);
+    const back = decodeMessage(pool.subarray(13)) as MaskedInputMessage;
+    expect(back).toEqual(masked);
+    expect(Object.getPrototypeOf(back.signature)).toBe(Uint8Array.prototype);
+    pool.fill(0);
+    expect(back).toEqual(masked); // nothing aliases the transport's buffer
+  });
+
   it('rejects every truncation of every message', () => {
     for (const msg of seen.values()) {
       const bytes = encodeMessage(msg);
