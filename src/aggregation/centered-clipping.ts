@@ -8,6 +8,7 @@
 import { fail } from '../core/errors.js';
 import type { AggregationContext, AggregationResult, Aggregator, Contribution } from './types.js';
 import { aggregateValidated, atLeast } from './validate.js';
+import { weightedSum64 } from './weighted-sum.js';
 
 export interface CenteredClippingOptions {
   /** Clipping radius τ > 0 around the centre. */
@@ -53,15 +54,15 @@ export class CenteredClipping implements Aggregator {
           dist[i] = Math.sqrt(s);
           c[i] = dist[i]! > tau ? tau / dist[i]! : 1;
         }
-        const step = new Float64Array(dim);
-        let cSum = 0;
-        for (let i = 0; i < n; i++) {
-          const x = valid[i]!.update;
-          const ci = c[i]! / n;
-          cSum += c[i]!;
-          for (let k = 0; k < dim; k++) step[k] = step[k]! + ci * (x[k]! - v[k]!);
-        }
-        for (let k = 0; k < dim; k++) v[k] = v[k]! + step[k]!;
+        // v ← v + (1/n) Σ cᵢ(xᵢ − v) = (1 − Σcᵢ/n)·v + Σ (cᵢ/n)·xᵢ
+        const cSum = c.reduce((s, x) => s + x, 0);
+        const pulled = weightedSum64(
+          valid.map((con) => con.update),
+          Array.from(c, (ci) => ci / n),
+          dim,
+        );
+        const keep = 1 - cSum / n;
+        for (let k = 0; k < dim; k++) v[k] = keep * v[k]! + pulled[k]!;
         for (let i = 0; i < n; i++) w[i] = w[i]! * (1 - cSum / n) + c[i]! / n;
       }
       const wSum = w.reduce((s, x) => s + x, 0);

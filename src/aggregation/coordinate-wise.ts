@@ -10,11 +10,11 @@
  *  - order statistics come from in-place quickselect on that buffer: O(n) per column, no
  *    allocation, no generic comparator;
  *  - each value carries a key for its contribution *inside its own low mantissa bits*. A float32
- *    widened to float64 has its 29 lowest mantissa bits zero, so writing the key there (n < 2²⁹)
- *    changes no comparison between distinct values and breaks ties by key. The bits are cleared
- *    again before a value is summed, so the arithmetic is exact. This tells us, without a second
- *    pass or a parallel index array, exactly which contributions each coordinate kept — their
- *    effective weights. Keys are the ranks of the participant ids, so even the tie-breaking (and
+ *    widened to float64 has its 29 lowest mantissa bits zero, so writing the key there (n < 2²⁸)
+ *    changes no comparison between distinct values and breaks ties by key. The perturbation is
+ *    under half a float32 ulp, so Math.fround recovers the exact original before a value is summed
+ *    (no store needed to clear the bits). This tells us, without a second pass or a parallel index
+ *    array, exactly which contributions each coordinate kept — their effective weights. Keys are the ranks of the participant ids, so even the tie-breaking (and
  *    hence the weights) does not depend on the order in which updates arrived.
  */
 import { fail } from '../core/errors.js';
@@ -22,8 +22,9 @@ import type { Vector } from '../core/vector.js';
 
 /** Columns per transposed block: 256 × n doubles (200 KiB at n = 100) stays in L2. */
 const BLOCK = 256;
-const INDEX_BITS = 0x1fffffff;
-const VALUE_BITS = 0xe0000000;
+const KEY_BITS = 0x1fffffff;
+/** Keys stay below half a float32 ulp (2²⁸ float64 ulps) so rounding to float32 removes them. */
+const MAX_KEYS = 2 ** 28;
 /** Which 32-bit half of a float64 holds the low mantissa bits on this platform. */
 const LOW_WORD = new Uint32Array(new Float64Array([1]).buffer)[0] === 0 ? 0 : 1;
 
@@ -41,13 +42,16 @@ export interface ColumnReduction {
   readonly hits: Float64Array;
 }
 
+// Every rule here averages the same number of values in every column (1 or 2, n − 2k, β), so the
+// per-contribution share is hits / count: one counter per kept value instead of two.
+
 /**
  * Apply `rule` to every column. `keys` (a permutation of 0..n−1, default the input order) decides
  * ties between equal values; pass `idRanks(ids)` for arrival-order independence.
  */
 export function reduceColumns(vectors: readonly Vector[], dim: number, rule: ColumnRule, keys?: readonly number[]): ColumnReduction {
   const n = vectors.length;
-  if (n >= INDEX_BITS) fail('precondition', `coordinate-wise rules support fewer than ${INDEX_BITS} updates, got ${n}`);
+  if (n >= MAX_KEYS) fail('precondition', `coordinate-wise rules support fewer than ${MAX_KEYS} updates, got ${n}`);
   const key = keys ?? vectors.map((_, i) => i);
   const owner = new Int32Array(n).fill(-1);
   key.forEach((k, i) => {
@@ -55,8 +59,8 @@ export function reduceColumns(vectors: readonly Vector[], dim: number, rule: Col
     owner[k] = i;
   });
   const out = new Float32Array(dim);
-  const shares = new Float64Array(n);
   const hits = new Float64Array(n);
+  let count = -1;
   const buf = new Float64Array(BLOCK * n);
   const words = new Uint32Array(buf.buffer);
   const range = new Int32Array(2);
@@ -75,19 +79,20 @@ export function reduceColumns(vectors: readonly Vector[], dim: number, rule: Col
       rule(buf, j * n, j * n + n, range);
       const from = range[0]!;
       const to = range[1]!;
-      const share = 1 / (to - from);
+      if (count !== to - from) {
+        if (count !== -1) fail('internal', 'a coordinate-wise rule must average the same number of values in every column');
+        count = to - from;
+      }
       let sum = -0; // the additive identity that keeps an all −0 column −0
       for (let p = from; p < to; p++) {
-        const w = 2 * p + LOW_WORD;
-        const idx = owner[words[w]! & INDEX_BITS]!;
-        shares[idx] = shares[idx]! + share;
+        const idx = owner[words[2 * p + LOW_WORD]! & KEY_BITS]!;
         hits[idx] = hits[idx]! + 1;
-        words[w] = words[w]! & VALUE_BITS;
-        sum += buf[p]!;
+        sum += Math.fround(buf[p]!);
       }
-      out[start + j] = sum / (to - from);
+      out[start + j] = sum / count;
     }
   }
+  const shares = hits.map((h) => (count > 0 ? h / count : 0));
   return { aggregate: out, shares, hits };
 }
 

@@ -3,8 +3,8 @@
  * (normally its sample count). No robustness at all — one participant can move it arbitrarily far,
  * and the weights are self-reported — it is the baseline the robust rules are measured against.
  */
-import { zeros } from '../core/vector.js';
 import type { Aggregator } from './types.js';
+import { weightedSum } from './weighted-sum.js';
 import { aggregateValidated, atLeast } from './validate.js';
 
 export interface FedAvgOptions {
@@ -25,16 +25,14 @@ export function fedAvg(options: FedAvgOptions = { weighted: true }): Aggregator 
         const rel = raw.map((w) => w / maxW);
         const total = rel.reduce((s, w) => s + w, 0);
         const weights = rel.map((w) => w / total);
-        const acc = new Float64Array(dim);
-        valid.forEach((c, k) => {
-          const w = weights[k]!;
-          const u = c.update;
-          for (let i = 0; i < dim; i++) acc[i] = acc[i]! + w * u[i]!;
-        });
-        const aggregate = zeros(dim);
-        aggregate.set(acc);
+        const aggregate = weightedSum(
+          valid.map((c) => c.update),
+          weights,
+          dim,
+        );
         return { aggregate, diagnostics: valid.map((c, k) => ({ id: c.id, accepted: true, weight: weights[k]! })) };
       });
     },
   };
 }
+

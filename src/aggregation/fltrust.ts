@@ -7,6 +7,7 @@
 import { fail } from '../core/errors.js';
 import type { Aggregator } from './types.js';
 import { aggregateValidated, atLeast } from './validate.js';
+import { weightedSum } from './weighted-sum.js';
 
 export function flTrust(): Aggregator {
   const requirement = () => atLeast(1, 'at least one contribution');
@@ -38,17 +39,14 @@ export function flTrust(): Aggregator {
           return { cos, norm, trust: Math.max(0, cos) };
         });
         const totalTrust = stats.reduce((s, x) => s + x.trust, 0);
-        const acc = new Float64Array(dim);
-        if (totalTrust > 0) {
-          valid.forEach((c, i) => {
-            const { trust, norm } = stats[i]!;
-            if (trust === 0) return;
-            const w = (trust / totalTrust) * (refNorm / norm);
-            for (let k = 0; k < dim; k++) acc[k] = acc[k]! + w * c.update[k]!;
-          });
-        }
+        const trusted = stats.map((s, i) => i).filter((i) => stats[i]!.trust > 0);
+        const aggregate = weightedSum(
+          trusted.map((i) => valid[i]!.update),
+          trusted.map((i) => (stats[i]!.trust / totalTrust) * (refNorm / stats[i]!.norm)),
+          dim,
+        );
         return {
-          aggregate: Float32Array.from(acc),
+          aggregate,
           diagnostics: valid.map((c, i) => {
             const { trust, cos } = stats[i]!;
             return trust > 0

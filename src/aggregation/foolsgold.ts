@@ -16,6 +16,7 @@ import { fail } from '../core/errors.js';
 import { gramMatrix } from './pairwise-distances.js';
 import type { AggregationContext, AggregationResult, Aggregator, Contribution } from './types.js';
 import { aggregateValidated, atLeast } from './validate.js';
+import { weightedSum } from './weighted-sum.js';
 
 export interface FoolsGoldOptions {
   /** κ, the logit confidence (paper default 1). */
@@ -89,16 +90,14 @@ export class FoolsGold implements Aggregator {
         alpha[i] = Number.isFinite(logit) ? Math.min(1, Math.max(0, logit)) : logit > 0 ? 1 : 0;
       }
       const total = alpha.reduce((s, a) => s + a, 0);
-      const acc = new Float64Array(dim);
-      if (total > 0) {
-        valid.forEach((c, i) => {
-          const w = alpha[i]! / total;
-          if (w === 0) return;
-          for (let k = 0; k < dim; k++) acc[k] = acc[k]! + w * c.update[k]!;
-        });
-      }
+      const kept = valid.map((_, i) => i).filter((i) => total > 0 && alpha[i]! > 0);
+      const aggregate = weightedSum(
+        kept.map((i) => valid[i]!.update),
+        kept.map((i) => alpha[i]! / total),
+        dim,
+      );
       return {
-        aggregate: Float32Array.from(acc),
+        aggregate,
         diagnostics: valid.map((c, i) => {
           const score = alpha[i]!;
           if (score > 0 && total > 0) return { id: c.id, accepted: true, weight: score / total, score };

@@ -10,6 +10,7 @@ import type { Vector } from '../core/vector.js';
 import { coordinateMedian } from './median.js';
 import type { AggregationContext, Aggregator, Contribution } from './types.js';
 import { aggregateValidated, atLeast } from './validate.js';
+import { weightedSum64 } from './weighted-sum.js';
 
 export interface GeometricMedianOptions {
   /** Smoothing ν > 0. */
@@ -80,13 +81,11 @@ export function geometricMedian(options: GeometricMedianOptions): Aggregator {
             beta[i] = alpha[i]! / Math.max(options.nu, dist[i]!);
             betaSum += beta[i]!;
           }
-          const next = new Float64Array(dim);
-          for (let i = 0; i < n; i++) {
-            const b = beta[i]! / betaSum;
-            const x = xs[i]!;
-            for (let k = 0; k < dim; k++) next[k] = next[k]! + b * x[k]!;
-          }
-          z = next;
+          z = weightedSum64(
+            xs,
+            Array.from(beta, (b) => b / betaSum),
+            dim,
+          );
           iterations++;
           distancesTo(z, xs, dist);
           const previous = objective;

@@ -9,10 +9,10 @@
  * the smaller participant id, so the choice does not depend on arrival order.
  */
 import { fail } from '../core/errors.js';
-import type { Vector } from '../core/vector.js';
 import { pairwiseSquaredDistances } from './pairwise-distances.js';
 import type { Aggregator, AggregatorRequirement, Contribution, ContributionDiagnostic } from './types.js';
 import { aggregateValidated, atLeast } from './validate.js';
+import { weightedSum } from './weighted-sum.js';
 
 export type KrumVariant = 'blanchard' | 'byzfl';
 
@@ -54,14 +54,6 @@ export function rankByScore(scores: readonly number[], ids: readonly string[]): 
   return scores.map((_, i) => i).sort((a, b) => scores[a]! - scores[b]! || byId(a, b));
 }
 
-function averageOf(vectors: readonly Vector[], dim: number): Float32Array {
-  const acc = new Float64Array(dim);
-  for (const v of vectors) for (let i = 0; i < dim; i++) acc[i] = acc[i]! + v[i]!;
-  const out = new Float32Array(dim);
-  for (let i = 0; i < dim; i++) out[i] = acc[i]! / vectors.length;
-  return out;
-}
-
 export function krum(options: KrumOptions): Aggregator {
   const label = options.m === 1 ? 'Krum' : 'Multi-Krum';
   const requirement = (f: number) => krumRequirement(f, options.variant);
@@ -73,7 +65,8 @@ export function krum(options: KrumOptions): Aggregator {
         const n = valid.length;
         const f = ctx.byzantine;
         const m = options.m === 'n-f' ? n - f : options.m;
-        if (m < 1 || m > n) fail('precondition', `${label} averages m = ${m} updates but only ${n} are valid`, 'lower m or add participants');
+        // Averaging more than n − f would include Byzantine updates whatever the scores: fail closed.
+        if (m < 1 || m > n - f) fail('precondition', `${label} averages m = ${m} updates but needs m ≤ n − f = ${n - f} (n = ${n}, f = ${f})`, 'lower m or add participants');
         const neighbours = krumNeighbours(n, f, options.variant);
         const dist = pairwiseSquaredDistances(valid.map((c) => c.update));
         const all = valid.map((_, i) => i);
@@ -82,8 +75,9 @@ export function krum(options: KrumOptions): Aggregator {
         const selected = new Set(order.slice(0, m));
         const rank = new Array<number>(n);
         order.forEach((idx, r) => (rank[idx] = r + 1));
-        const aggregate = averageOf(
+        const aggregate = weightedSum(
           order.slice(0, m).map((i) => valid[i]!.update),
+          new Array<number>(m).fill(1 / m),
           dim,
         );
         const diagnostics: ContributionDiagnostic[] = valid.map((c, i) =>

@@ -5,6 +5,7 @@
  */
 import type { Aggregator } from './types.js';
 import { aggregateValidated, atLeast } from './validate.js';
+import { weightedSum } from './weighted-sum.js';
 
 export interface NormBoundOptions {
   /** The bound M > 0. */
@@ -23,19 +24,18 @@ export function normBound(options: NormBoundOptions): Aggregator {
         const maxW = Math.max(...valid.map((c) => (options.weighted ? c.weight : 1)));
         const rel = valid.map((c) => (options.weighted ? c.weight : 1) / maxW);
         const total = rel.reduce((s, w) => s + w, 0);
-        const acc = new Float64Array(dim);
-        const norms = valid.map((c, i) => {
-          const u = c.update;
+        const norms = valid.map((c) => {
           let s = 0;
-          for (let k = 0; k < dim; k++) s += u[k]! * u[k]!;
-          const norm = Math.sqrt(s);
-          const factor = norm > options.maxNorm ? options.maxNorm / norm : 1;
-          const w = (rel[i]! / total) * factor;
-          for (let k = 0; k < dim; k++) acc[k] = acc[k]! + w * u[k]!;
-          return norm;
+          for (let k = 0; k < dim; k++) s += c.update[k]! * c.update[k]!;
+          return Math.sqrt(s);
         });
+        const coefficients = norms.map((norm, i) => (rel[i]! / total) * (norm > options.maxNorm ? options.maxNorm / norm : 1));
         return {
-          aggregate: Float32Array.from(acc),
+          aggregate: weightedSum(
+            valid.map((c) => c.update),
+            coefficients,
+            dim,
+          ),
           diagnostics: valid.map((c, i) => ({
             id: c.id,
             accepted: true,

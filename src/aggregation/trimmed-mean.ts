@@ -34,6 +34,10 @@ export function trimmedMean(options: TrimmedMeanOptions = {}): Aggregator {
         const n = valid.length;
         const k = trimFor(n, ctx.byzantine);
         if (2 * k >= n) fail('precondition', `Trimmed mean trims ${k} per side, which needs n > ${2 * k} (n = ${n})`, 'lower beta/trim or add participants');
+        // Trimming fewer than f per side lets a Byzantine value through on some coordinate: fail closed.
+        if (k < ctx.byzantine) {
+          fail('precondition', `Trimmed mean trims ${k} per side but must tolerate f = ${ctx.byzantine} (n = ${n})`, 'raise beta to at least f/n or trim to at least f');
+        }
         const { aggregate, shares, hits } = reduceColumns(
           valid.map((c) => c.update),
           dim,

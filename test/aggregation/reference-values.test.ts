@@ -91,6 +91,14 @@ describe('hand-computed cases', () => {
     r.diagnostics.slice(0, 3).forEach((d) => expect(d.weight).toBeCloseTo(1 / 3, 12));
   });
 
+  it('refuses configurations that cannot tolerate f', () => {
+    const rows = Array.from({ length: 10 }, (_, i) => [i]);
+    expect(() => agg({ name: 'trimmed-mean', beta: 0.1 }, rows, 2)).toThrowError(/trims 1 per side but must tolerate f = 2 \(n = 10\) — raise beta/);
+    expect(() => agg({ name: 'trimmed-mean', trim: 1 }, rows, 2)).toThrowError(/trims 1 per side but must tolerate f = 2/);
+    expect(() => agg({ name: 'trimmed-mean', trim: 5 }, rows, 2)).toThrowError(/Trimmed mean needs n > 2·trim = 10 \(trim = 5 per side\) \(n = 10, f = 2\)/);
+    expect(() => agg({ name: 'multi-krum', m: 9 }, rows, 2)).toThrowError(/m = 9 updates but needs m ≤ n − f = 8/);
+  });
+
   it('Bulyan refuses n < 4f + 3 with the numbers in the message', () => {
     const rows = Array.from({ length: 10 }, (_, i) => [i]);
     expect(() => agg({ name: 'bulyan' }, rows, 2)).toThrowError(/Bulyan needs n ≥ 4f \+ 3 = 11 \(n = 10, f = 2\)/);

@@ -7,6 +7,7 @@ import {
   resolveAggregatorSpec,
 } from '../../src/aggregation/registry.js';
 import { FedsecError } from '../../src/core/errors.js';
+import { SeededRng } from '../../src/core/rng.js';
 
 function errorOf(f: () => unknown): FedsecError {
   try {
@@ -78,6 +79,6 @@ describe('aggregator registry', () => {
   it('rejects a bad byzantine count', () => {
     const agg = createAggregator({ name: 'median' });
     const c = [{ id: 'a', update: Float32Array.of(1), weight: 1 }];
-    expect(() => agg.aggregate(c, { round: 0, byzantine: -1, rng: undefined as never })).toThrowError(/byzantine \(f\) must be a non-negative integer, got -1/);
+    expect(() => agg.aggregate(c, { round: 0, byzantine: -1, rng: SeededRng.from(0) })).toThrowError(/byzantine \(f\) must be a non-negative integer, got -1/);
   });
 });
