@@ -20,8 +20,9 @@ export function sybil(options: SybilOptions): UpdateAttack {
     name: `sybil(${options.base.name})`,
     craft(ctx): Vector[] {
       const dim = checkContext('sybil', ctx);
+      // The base attack sees the real numMalicious (ALIE's z depends on it) and one shared own update.
       const { ownAll: _ownAll, ...rest } = ctx;
-      const base = options.base.craft({ ...rest, numMalicious: 1 })[0]!;
+      const base = options.base.craft(rest)[0]!;
       let sq = 0;
       for (const v of base) sq += v * v;
       const sigma = (options.noise * Math.sqrt(sq)) / Math.sqrt(Math.max(1, dim));

@@ -146,6 +146,15 @@ describe('simple update attacks', () => {
     expect(Array.from(craft({ name: 'gaussian-noise', sigma: 2 }, c())[0]!)).toEqual(Array.from(a!));
   });
 
+  it('Sybil passes the real attacker count to its base attack (ALIE z depends on it)', () => {
+    const benign = randomUpdates(40, 5, 'sybil-alie');
+    const c = ctx(benign, { numMalicious: 10, numTotal: 50 });
+    const direct = craft({ name: 'alie' }, c)[0]!;
+    const viaSybil = craft({ name: 'sybil', base: { name: 'alie' }, noise: 0 }, c);
+    expect(viaSybil).toHaveLength(10);
+    expect(Array.from(viaSybil[9]!)).toEqual(Array.from(direct));
+  });
+
   it('Sybil identities send near-identical, not identical, copies of the base attack', () => {
     const own = randomUpdates(1, 100, 'sybil-own')[0]!;
     const out = craft({ name: 'sybil', base: { name: 'sign-flip' }, noise: 0.01 }, ctx([own], { numMalicious: 5, numTotal: 20 }));
