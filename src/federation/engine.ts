@@ -31,6 +31,8 @@ export interface ParticipantOutcome {
   readonly loss?: number;
   readonly trainMs?: number;
   readonly updateNorm?: number;
+  /** Sample-level DP: the participant's ε spent so far, as it reported. */
+  readonly epsilon?: number;
   /** Why the participant's update was not used (timeout, error, rejected by validation). */
   readonly error?: string;
 }
@@ -327,7 +329,8 @@ export const plainCollector: UpdateCollector = {
         try {
           const reply = await ctx.transport.request(id, 'train', request, { timeoutMs: ctx.timeoutMs });
           const problem = checkReply(reply, { id, round, dim: request.params.length });
-          const base = { id, numSamples: reply.numSamples, loss: reply.metrics.loss, trainMs: reply.metrics.trainMs };
+          const eps = reply.metrics.epsilon;
+          const base = { id, numSamples: reply.numSamples, loss: reply.metrics.loss, trainMs: reply.metrics.trainMs, ...(typeof eps === 'number' ? { epsilon: eps } : {}) };
           if (problem) outcome = { ...base, ok: false, error: `rejected: ${problem}` };
           else {
             outcome = { ...base, ok: true, updateNorm: l2Norm(reply.delta) };

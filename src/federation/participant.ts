@@ -8,8 +8,13 @@ import { SeededRng } from '../core/rng.js';
 import { firstNonFinite, sub } from '../core/vector.js';
 import type { Dataset } from '../data/dataset.js';
 import type { LocalModel } from '../model/local-model.js';
-import type { ParticipantHandler, ProtocolMap, RequestKind, TrainReply, TrainRequest } from './protocol.js';
+import type { ParticipantHandler, PrivacyReplyMetrics, ProtocolMap, RequestKind, TrainReply, TrainRequest } from './protocol.js';
 import type { UpdateStage } from './stages.js';
+
+/** Replaces `LocalModel.train` for a participant (e.g. DP-SGD); may refuse a round by throwing. */
+export interface LocalTrainer {
+  train(model: LocalModel, data: Dataset, request: TrainRequest, rng: SeededRng): Promise<{ readonly loss: number; readonly metrics?: PrivacyReplyMetrics }>;
+}
 
 export interface ParticipantOptions {
   readonly id: string;
@@ -18,6 +23,8 @@ export interface ParticipantOptions {
   readonly model: LocalModel;
   /** Runs on the raw delta before it leaves the participant. */
   readonly clientChain?: UpdateStage;
+  /** Local training other than `model.train` (e.g. DP-SGD). */
+  readonly trainer?: LocalTrainer;
 }
 
 export class Participant implements ParticipantHandler {
@@ -37,20 +44,27 @@ export class Participant implements ParticipantHandler {
   }
 
   private async train(request: TrainRequest): Promise<TrainReply> {
-    const { model, data, clientChain } = this.options;
+    const { model, data, clientChain, trainer } = this.options;
     if (request.params.length !== model.layout.size) fail('shape', `round ${request.round}: global model has ${request.params.length} parameters, this participant's model has ${model.layout.size}`);
     if (firstNonFinite(request.params) >= 0) fail('non-finite', `round ${request.round}: global model contains NaN/Inf; refusing to train on it`);
     const started = performance.now();
     model.setParams(request.params);
-    const result = await model.train(data, request.training, SeededRng.from(request.seed, 'local-train', this.id));
+    const rng = SeededRng.from(request.seed, 'local-train', this.id);
+    const result = trainer ? await trainer.train(model, data, request, rng) : await model.train(data, request.training, rng);
+    let extra: PrivacyReplyMetrics = 'metrics' in result ? { ...result.metrics } : {};
     let delta = sub(model.getParams(), request.params);
-    if (clientChain) delta = await clientChain.apply(delta, { round: request.round, actor: this.id, numSamples: data.size, contributors: 1 });
+    if (clientChain) {
+      const report = (m: PrivacyReplyMetrics): void => {
+        extra = { ...extra, ...m };
+      };
+      delta = await clientChain.apply(delta, { round: request.round, actor: this.id, numSamples: data.size, contributors: 1, report, ...(request.clipNorm !== undefined ? { clipNorm: request.clipNorm } : {}) });
+    }
     return {
       participantId: this.id,
       round: request.round,
       delta,
       numSamples: data.size,
-      metrics: { loss: result.loss, trainMs: performance.now() - started },
+      metrics: { loss: result.loss, trainMs: performance.now() - started, ...extra },
     };
   }
 }

@@ -19,6 +19,16 @@ export interface TrainRequest {
   readonly training: LocalTrainingConfig;
   /** Reproducibility seed for the participant's shuffling (simulation) — never used for noise. */
   readonly seed: string;
+  /** Client-level DP: the L2 bound to clip this round's update to (adaptive clipping moves it). */
+  readonly clipNorm?: number;
+}
+
+/** What a participant's DP machinery adds to its reply: public quantities only. */
+export interface PrivacyReplyMetrics {
+  /** Client-level DP: the bit ‖Δ‖ ≤ C that adaptive clipping counts under noise (never the norm itself). */
+  readonly withinClip?: boolean;
+  /** Sample-level DP-SGD: this participant's ε spent so far (at the configured δ). */
+  readonly epsilon?: number;
 }
 
 export interface TrainReply {
@@ -27,7 +37,7 @@ export interface TrainReply {
   /** local − global after the participant's client-side chain (clip, noise, attack in simulation). */
   readonly delta: Vector;
   readonly numSamples: number;
-  readonly metrics: { readonly loss: number; readonly trainMs: number; readonly clippedNorm?: number; readonly preClipNorm?: number };
+  readonly metrics: { readonly loss: number; readonly trainMs: number; readonly clippedNorm?: number; readonly preClipNorm?: number } & PrivacyReplyMetrics;
 }
 
 /** Map from request kind to its request and reply types; transports are generic over it. */

@@ -12,7 +12,7 @@ import { loadMnist } from '../data/mnist.js';
 import { partition } from '../data/partition.js';
 import { LocalModel } from '../model/local-model.js';
 import { Participant } from './participant.js';
-import { clientChainFor, clientDataFor } from './client-pipeline.js';
+import { clientChainFor, clientDataFor, clientTrainerFor } from './client-pipeline.js';
 
 export interface FederationData {
   readonly train: Dataset;
@@ -55,6 +55,7 @@ export async function buildSimulatedParticipants(config: SimulationConfig, ids: 
     if (k < 0) throw new Error(`unknown simulated participant ${id}`);
     const own = subset(data.train, data.partitions[k]!, `${data.train.name}:${id}`);
     const clientChain = clientChainFor(config, id);
-    return new Participant({ id, model, data: clientDataFor(config, id, own), ...(clientChain ? { clientChain } : {}) });
+    const trainer = clientTrainerFor(config, id);
+    return new Participant({ id, model, data: clientDataFor(config, id, own), ...(clientChain ? { clientChain } : {}), ...(trainer ? { trainer } : {}) });
   });
 }

@@ -5,6 +5,7 @@
  * the chain*, not flags threaded through a trainer.
  */
 import type { Vector } from '../core/vector.js';
+import type { PrivacyReplyMetrics } from './protocol.js';
 
 export interface StageContext {
   readonly round: number;
@@ -14,6 +15,10 @@ export interface StageContext {
   readonly numSamples: number;
   /** How many contributions were aggregated (server side); 1 on the client side. */
   readonly contributors: number;
+  /** Client side: the clip bound the coordinator sent with this round's request, if any. */
+  readonly clipNorm?: number;
+  /** Client side: add public values to the participant's reply (e.g. the DP bit ‖Δ‖ ≤ C). */
+  readonly report?: (metrics: PrivacyReplyMetrics) => void;
 }
 
 export interface UpdateStage {

@@ -162,7 +162,8 @@ export class LocalModel {
   }
 }
 
-function makeOptimizer(cfg: LocalTrainingConfig): tf.Optimizer {
+/** The optimizer a training config asks for (also used by DP-SGD, which applies its own noisy gradients). */
+export function makeOptimizer(cfg: LocalTrainingConfig): tf.Optimizer {
   switch (cfg.optimizer) {
     case 'sgd':
       return tf.train.sgd(cfg.learningRate);

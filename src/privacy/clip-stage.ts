@@ -22,7 +22,10 @@ export interface ClipRecord {
 }
 
 export interface ClipStageOptions {
-  /** C, or a function of the round (adaptive clipping sends the current C with each request). */
+  /**
+   * C, or a function of the round. The bound the coordinator sent with the request (ctx.clipNorm,
+   * adaptive clipping) takes precedence over either.
+   */
   readonly clipNorm: number | ((ctx: StageContext) => number);
   readonly onClip?: (record: ClipRecord) => void;
 }
@@ -46,13 +49,15 @@ export function l2ClipStage(options: ClipStageOptions): UpdateStage {
   return {
     name: 'l2-clip',
     apply(update: Vector, ctx: StageContext): Vector {
-      const c = typeof options.clipNorm === 'function' ? options.clipNorm(ctx) : options.clipNorm;
+      const c = ctx.clipNorm ?? (typeof options.clipNorm === 'function' ? options.clipNorm(ctx) : options.clipNorm);
       if (!Number.isFinite(c) || c <= 0) fail('config', `clip norm must be a positive number, got ${c}`, 'set privacy.clipNorm > 0');
       const bad = firstNonFinite(update);
       if (bad >= 0) fail('non-finite', `update of ${ctx.actor} has a non-finite entry at index ${bad} (round ${ctx.round})`);
       const norm = l2Norm(update);
       const clipped = norm > c ? scaleToWithin(update, c / norm, c) : update;
       options.onClip?.({ round: ctx.round, actor: ctx.actor, preClipNorm: norm, clipNorm: c, withinClip: norm <= c });
+      // Only the bit leaves the participant (in its reply), never the norm.
+      ctx.report?.({ withinClip: norm <= c });
       return clipped;
     },
   };

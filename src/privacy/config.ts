@@ -4,7 +4,8 @@
  * mode 'client': client-level DP-FedAvg (clip each participant's update, Gaussian noise on the
  * aggregate, one accountant step per round with q = participants sampled / population).
  * mode 'sample': example-level DP-SGD inside local training (one accountant per participant, one
- * step per batch) — the schema accepts it; the training loop wires it in a later change.
+ * step per Poisson batch; see dp-sgd.ts). Each participant enforces its own ε ceiling
+ * (`participantEpsilon[id]`, else `epsilon`) by refusing rounds that would exceed it.
  *
  * Either `noiseMultiplier` is given (ε is then tracked, and enforced if `epsilon` is also given),
  * or `epsilon` alone, and the noise multiplier is calibrated so the planned rounds fit in it.
@@ -49,6 +50,8 @@ export const dpConfigSchema = z
       .gt(0, 'samplingRate must be in (0, 1]')
       .lte(1, 'samplingRate must be in (0, 1]')
       .optional(),
+    /** mode 'sample': a participant's own ε ceiling (participant id → ε), overriding `epsilon`. */
+    participantEpsilon: z.record(z.string().min(1), positive('participantEpsilon values')).optional(),
   })
   .strict()
   .superRefine((c, ctx) => {
@@ -58,6 +61,13 @@ export const dpConfigSchema = z
         path: ['noiseMultiplier'],
         message:
           'give noiseMultiplier (ε is then computed per round) or epsilon (the noise multiplier is calibrated to the planned rounds), or both (ε is then a hard budget)',
+      });
+    }
+    if (c.mode === 'client' && c.participantEpsilon) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['participantEpsilon'],
+        message: "participantEpsilon applies to sample-level DP (mode 'sample'): with client-level DP every participant has the same ε; use epsilon",
       });
     }
     if (c.mode === 'sample' && c.adaptiveClipping) {
