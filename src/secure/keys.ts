@@ -17,10 +17,8 @@ import {
 } from 'node:crypto';
 import { fail } from '../core/errors.js';
 
-// DER prefixes of the fixed-size SPKI / PKCS#8 encodings (RFC 8410); the raw key follows.
-const X25519_SPKI = Buffer.from('302a300506032b656e032100', 'hex');
+// DER prefix of the fixed-size X25519 PKCS#8 encoding (RFC 8410); the raw key follows.
 const X25519_PKCS8 = Buffer.from('302e020100300506032b656e04220420', 'hex');
-const ED25519_SPKI = Buffer.from('302a300506032b6570032100', 'hex');
 
 export const KEY_BYTES = 32;
 export const SIGNATURE_BYTES = 64;
@@ -31,9 +29,11 @@ function checkRaw(raw: Uint8Array, what: string): void {
   }
 }
 
+// Public keys are imported as JWK: an order of magnitude faster than DER in Node 20, and a
+// participant imports two per neighbour.
 export function x25519PublicKey(raw: Uint8Array): KeyObject {
   checkRaw(raw, 'X25519 public key');
-  return createPublicKey({ key: Buffer.concat([X25519_SPKI, raw]), format: 'der', type: 'spki' });
+  return createPublicKey({ key: { kty: 'OKP', crv: 'X25519', x: Buffer.from(raw).toString('base64url') }, format: 'jwk' });
 }
 
 export function x25519PrivateKey(raw: Uint8Array): KeyObject {
@@ -43,7 +43,7 @@ export function x25519PrivateKey(raw: Uint8Array): KeyObject {
 
 export function ed25519PublicKey(raw: Uint8Array): KeyObject {
   checkRaw(raw, 'Ed25519 identity public key');
-  return createPublicKey({ key: Buffer.concat([ED25519_SPKI, raw]), format: 'der', type: 'spki' });
+  return createPublicKey({ key: { kty: 'OKP', crv: 'Ed25519', x: Buffer.from(raw).toString('base64url') }, format: 'jwk' });
 }
 
 /** The raw 32 bytes of an X25519 or Ed25519 public key (or of the public half of a private key). */

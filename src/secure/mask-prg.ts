@@ -14,6 +14,8 @@ const ZERO_IV = new Uint8Array(16);
 export function expandMask(seed: Uint8Array, words: number): Uint32Array {
   if (seed.length !== 32) fail('internal', `mask seeds are 32 bytes, got ${seed.length}`);
   const cipher = createCipheriv('aes-256-ctr', seed, ZERO_IV);
+  // A fresh zero buffer is cheaper than a cached one: untouched calloc pages all map to the
+  // kernel's zero page, so reading the plaintext stays in cache.
   const stream = cipher.update(new Uint8Array(words * 4));
   // Large Buffers own a fresh ArrayBuffer (offset 0); pooled small ones may be unaligned: copy those.
   const out = stream.byteOffset % 4 === 0 ? new Uint32Array(stream.buffer, stream.byteOffset, words) : new Uint32Array(words);
