@@ -13,6 +13,7 @@ import { csvSourceSchema } from '../data/csv.js';
 import { partitionSchema } from '../data/partition.js';
 import { modelSpecSchema } from '../model/zoo.js';
 import { dpConfigSchema } from '../privacy/config.js';
+import { monitoringConfigSchema } from '../monitoring/config.js';
 
 export const datasetSchema = z.discriminatedUnion('kind', [
   z.object({ kind: z.literal('mnist') }).strict(),
@@ -60,6 +61,8 @@ export const simulationConfigSchema = z.object({
   byzantine: z.number().int().min(0).default(0),
   /** Differential privacy (client-level DP-FedAvg or sample-level DP-SGD); see docs/privacy.md. */
   privacy: dpConfigSchema.optional(),
+  /** Monitoring, validation gate, backdoor probes, model registry, alerts; see docs/monitoring.md. */
+  monitoring: monitoringConfigSchema.optional(),
   runtime: z.object({
     backend: z.enum(['auto', 'tensorflow', 'wasm', 'cpu']).default('auto'),
     /** Worker threads training simulated participants; 0 trains in the main thread. */

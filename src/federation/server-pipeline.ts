@@ -7,6 +7,7 @@ import type { Vector } from '../core/vector.js';
 import type { SimulationConfig } from '../config/simulation.js';
 import type { LocalModel } from '../model/local-model.js';
 import { privacyServerFeature } from '../privacy/server-feature.js';
+import { monitoringServerFeature } from '../monitoring/server-feature.js';
 import type { EngineOptions } from './engine.js';
 import type { FederationData } from './simulation-setup.js';
 
@@ -15,6 +16,8 @@ export interface ServerFeatureContext {
   readonly data: FederationData;
   /** The coordinator's model runtime (evaluation, server-side training for FLTrust). */
   readonly model: LocalModel;
+  /** The run's output directory, when there is one (e.g. for the model registry's blobs). */
+  readonly outDir?: string;
 }
 
 export interface ServerFeature {
@@ -23,12 +26,14 @@ export interface ServerFeature {
   configure?(options: EngineOptions): EngineOptions;
   /** Extra evaluation metrics for a candidate (e.g. backdoor attack success rate). */
   evaluate?(model: LocalModel, params: Vector): Record<string, number>;
+  /** After the run: finish pending work (e.g. alert delivery); the returned section goes into results.json under features.<name>. */
+  finish?(): Promise<Record<string, unknown> | undefined>;
 }
 
 export type ServerFeatureFactory = (ctx: ServerFeatureContext) => ServerFeature | undefined;
 
 /** Factories in pipeline order; each returns undefined when its config section is off. */
-export const serverFeatureFactories: ServerFeatureFactory[] = [privacyServerFeature];
+export const serverFeatureFactories: ServerFeatureFactory[] = [privacyServerFeature, monitoringServerFeature];
 
 export function serverFeaturesFor(ctx: ServerFeatureContext): ServerFeature[] {
   return serverFeatureFactories.flatMap((make) => make(ctx) ?? []);

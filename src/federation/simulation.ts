@@ -23,9 +23,11 @@ export interface SimulationResult extends RunResult {
   readonly partitionSizes: readonly number[];
   readonly startedAt: string;
   readonly totalMs: number;
+  /** Sections the server features returned at the end of the run (e.g. the model registry). */
+  readonly features?: Readonly<Record<string, unknown>>;
 }
 
-export async function runSimulation(config: SimulationConfig, observers: readonly RoundObserver[] = []): Promise<SimulationResult> {
+export async function runSimulation(config: SimulationConfig, observers: readonly RoundObserver[] = [], { outDir }: { readonly outDir?: string } = {}): Promise<SimulationResult> {
   const startedAt = new Date().toISOString();
   const t0 = performance.now();
   const runtime = await initRuntime(config.runtime.backend);
@@ -35,7 +37,7 @@ export async function runSimulation(config: SimulationConfig, observers: readonl
 
   // The coordinator's copy of the model: the initial parameters and held-out evaluation.
   const model = await LocalModel.create(config.model, data.train.featureShape, data.train.numClasses, config.seed);
-  const ctx: ServerFeatureContext = { config, data, model };
+  const ctx: ServerFeatureContext = { config, data, model, ...(outDir !== undefined ? { outDir } : {}) };
   const features = serverFeaturesFor(ctx);
   const evaluate = (params: Float32Array): Evaluation => {
     model.setParams(params);
@@ -65,6 +67,11 @@ export async function runSimulation(config: SimulationConfig, observers: readonl
     };
     for (const feature of features) options = feature.configure?.(options) ?? options;
     const result = await new RoundEngine(options).run();
+    const sections: Record<string, unknown> = {};
+    for (const feature of features) {
+      const section = await feature.finish?.();
+      if (section) sections[feature.name] = section;
+    }
     return {
       ...result,
       config,
@@ -72,6 +79,7 @@ export async function runSimulation(config: SimulationConfig, observers: readonl
       partitionSizes: data.partitions.map((p) => p.length),
       startedAt,
       totalMs: performance.now() - t0,
+      ...(Object.keys(sections).length > 0 ? { features: sections } : {}),
     };
   } finally {
     await transport.close();

@@ -5,6 +5,7 @@
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { SimulationResult } from '../federation/simulation.js';
+import { monitoringSection } from '../monitoring/report-section.js';
 import { escapeHtml, htmlPage, lineChart } from './svg-chart.js';
 import type { Series } from './svg-chart.js';
 
@@ -63,6 +64,7 @@ ${extraSeries(result).map((s) => lineChart([s], { title: s.label, xLabel: 'round
 <h2>Rounds</h2>
 <table><tr><th>round</th><th>accuracy</th><th>loss</th><th>updates</th><th class="l">discounted</th><th>gate</th><th class="l">reasons</th><th>time</th></tr>
 ${roundRows}</table>
+${monitoringSection(rounds, result.features?.monitoring)}
 <h2>Partition sizes</h2>
 <p>${result.partitionSizes.map((n, i) => `p${i + 1}: ${n}`).join(' · ')}</p>
 <h2>Configuration</h2>

@@ -41,7 +41,7 @@ export function register(program: Command): void {
       if (opts.workers !== undefined) merged.runtime = { ...((merged.runtime as object | undefined) ?? {}), workers: opts.workers };
       const config = parseSimulationConfig(merged, opts.config ?? 'default config');
 
-      const result = await runSimulation(config, opts.quiet ? [] : [new ProgressReporter()]);
+      const result = await runSimulation(config, opts.quiet ? [] : [new ProgressReporter()], { outDir: opts.out });
       const files = writeSimulationOutputs(result, opts.out);
 
       const pct = (v: number): string => `${(v * 100).toFixed(2)}%`;
