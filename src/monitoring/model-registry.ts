@@ -171,7 +171,8 @@ export function findVersion(registry: RegistryJson, ref: string): ModelVersion {
     if (!v) fail('data', 'the registry has no promoted version');
     return v;
   }
-  if (/^\d+$/.test(ref)) {
+  // Up to 7 digits is a version number (runs are capped at 100,000 rounds); longer is a hash prefix.
+  if (/^\d{1,7}$/.test(ref)) {
     const v = registry.versions.find((x) => x.version === Number(ref));
     if (!v) fail('data', `no model version ${ref}`, `versions are 1..${registry.versions.length}`);
     return v;
