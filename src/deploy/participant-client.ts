@@ -22,6 +22,7 @@ import { conformToFederation, loadParticipantData } from './participant-data.js'
 export interface ParticipantSummary {
   readonly name: string;
   readonly tasks: number;
+  /** Sessions in which the coordinator admitted this participant. */
   readonly sessions: number;
   readonly message: string;
 }
@@ -93,7 +94,6 @@ export async function runParticipant(config: ParticipantConfig, log: Logger): Pr
   let sessions = 0;
   let tasks = 0;
   for (;;) {
-    sessions++;
     log.info('session.connecting', { attempt: failures + 1 });
     const outcome = await runParticipantSession({
       connection: {
@@ -116,6 +116,7 @@ export async function runParticipant(config: ParticipantConfig, log: Logger): Pr
       onEvent: (event, fields) => log.info(event, fields),
     });
     tasks += outcome.tasks;
+    if (outcome.kind === 'finished' || (outcome.kind === 'ended' && outcome.admitted)) sessions++;
     if (outcome.kind === 'finished') {
       log.info('participant.finished', { message: outcome.message, tasks });
       cached?.model.dispose();
