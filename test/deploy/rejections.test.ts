@@ -4,6 +4,7 @@
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import * as tls from 'node:tls';
 import * as grpc from '@grpc/grpc-js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { verifyAuditLog } from '../../src/audit/verify-audit-log.js';
@@ -66,6 +67,7 @@ beforeAll(async () => {
   const config = coordinatorConfig(root, {
     admission: { allow: ['alice', 'alice2', 'mallory', 'revokee', 'noorg', 'oldie'], tokens: [{ sha256: tokenHash(TOKEN) }], maxIdentitiesPerOrg: 1 },
     metrics: { host: '127.0.0.1', port: 0 },
+    limits: { helloTimeoutMs: 1500 },
   });
   service = await CoordinatorService.start(config, jsonLogger((line) => void logs.push(line)));
   caPem = readFileSync(join(pki, 'ca.crt'), 'utf8');
@@ -171,6 +173,50 @@ describe('connection refusals (certificate checked before any message is read)',
     expect(end.code).toBe(grpc.status.UNAUTHENTICATED);
     expect(end.details).toMatch(/^expired: certificate expired at /);
     expect(auditEntry('participant.rejected', 'expired')).toBeDefined();
+    await stillServing();
+  });
+});
+
+describe('transport limits', () => {
+  it('TLS 1.2 is refused at the handshake', async () => {
+    const a = credsOf(pki, 'alice');
+    const error = await new Promise<string>((resolve) => {
+      const socket = tls.connect({ host: '127.0.0.1', port: service.port, servername: 'localhost', ca: caPem, cert: a.certPem, key: a.keyPem, maxVersion: 'TLSv1.2', ALPNProtocols: ['h2'] });
+      socket.on('secureConnect', () => resolve(`connected with ${String(socket.getProtocol())}`));
+      socket.on('error', (err) => resolve(err.message));
+    });
+    expect(error).toMatch(/alert protocol version/);
+    await stillServing();
+  });
+
+  it('a participant that never says Hello is cut off at the hello deadline', async () => {
+    const s = new Script(service.port, caPem, credsOf(pki, 'mallory'));
+    await s.expect('challenge');
+    const end = await s.end();
+    s.close();
+    expect(end.code).toBe(grpc.status.DEADLINE_EXCEEDED);
+    expect(end.details).toBe('hello-timeout: no signed Hello within 1500 ms of the challenge');
+    expect(auditEntry('participant.rejected', 'hello-timeout')).toBeDefined();
+  });
+
+  it('a task past its deadline fails for the engine and is cancelled at the participant', async () => {
+    const { s } = await admitted();
+    const outcome = service.transport.request('mallory', 'train', trainRequest(50), { timeoutMs: 400 }).then(() => 'resolved', (err: Error) => err.message);
+    const task = await receiveTask(s);
+    expect(await outcome).toBe('participant mallory did not answer the train request for round 50 within 400 ms (deadline exceeded)');
+    const notice = await s.expect('notice');
+    expect(notice.notice).toMatchObject({ kind: 'cancelled', taskId: task.taskId, round: 50 });
+    s.close();
+  });
+
+  it('a new session of the same identity supersedes the old one', async () => {
+    const first = await admitted();
+    const second = await admitted();
+    const end = await first.s.end();
+    expect(end.code).toBe(grpc.status.ABORTED);
+    expect(end.details).toMatch(/^superseded: a new session of mallory from 127.0.0.1:\d+ replaced this one/);
+    first.s.close();
+    second.s.close();
     await stillServing();
   });
 });

@@ -405,9 +405,12 @@ export class CoordinatorSession {
   }
 }
 
-/** float32 little-endian bytes → vector (explicit endianness: the wire format is LE everywhere). */
+const LITTLE_ENDIAN = new Uint8Array(new Uint16Array([1]).buffer)[0] === 1;
+
+/** float32 little-endian bytes → vector (the wire format is LE; a copy, so the result is aligned and owned). */
 export function decodeFloat32(bytes: Buffer): Float32Array {
-  const n = bytes.length / 4;
+  const n = bytes.length >>> 2;
+  if (LITTLE_ENDIAN) return new Float32Array(bytes.buffer.slice(bytes.byteOffset, bytes.byteOffset + n * 4));
   const out = new Float32Array(n);
   const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
   for (let i = 0; i < n; i++) out[i] = view.getFloat32(i * 4, true);
@@ -415,6 +418,7 @@ export function decodeFloat32(bytes: Buffer): Float32Array {
 }
 
 export function encodeFloat32(values: Float32Array): Buffer {
+  if (LITTLE_ENDIAN) return Buffer.from(new Uint8Array(values.buffer, values.byteOffset, values.byteLength));
   const out = Buffer.alloc(values.length * 4);
   const view = new DataView(out.buffer, out.byteOffset, out.byteLength);
   for (let i = 0; i < values.length; i++) view.setFloat32(i * 4, values[i]!, true);
