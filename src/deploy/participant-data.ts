@@ -25,7 +25,7 @@ export function loadParticipantData(data: ParticipantConfig['data']): Dataset {
   if (data.partition) {
     const { index, of, seed, spec } = data.partition;
     const parts = partition(pool.y, pool.numClasses, of, spec, SeededRng.from(seed, 'partition'));
-    ds = subset(pool, parts[index] ?? [], `${pool.name}:${index + 1}/${of}`);
+    ds = subset(pool, parts[index] ?? [], `${pool.name}[partition ${index} of ${of}]`);
   }
   if (data.limit !== undefined && data.limit < ds.size) ds = subset(ds, Array.from({ length: data.limit }, (_, i) => i), ds.name);
   if (ds.size === 0) fail('data', `the local dataset ${ds.name} is empty`, 'use another partition index, fewer partitions, or a larger data.limit');

@@ -3,7 +3,7 @@
  * (mTLS, admission, durable store, audit log). Structured JSON logs go to stderr; the round table
  * and where the state lives go to stdout at the end.
  */
-import { dirname } from 'node:path';
+import { dirname, isAbsolute, relative } from 'node:path';
 import type { Command } from 'commander';
 import { readConfigFile } from '../../config/simulation.js';
 import { parseCoordinatorConfig } from '../../deploy/coordinator-config.js';
@@ -41,7 +41,14 @@ export function register(program: Command): void {
           console.log(formatTable(['round', 'accuracy', 'loss', 'updates', 'time', 'model'], rows));
           console.log(`final model: round ${summary.finalRound}`);
         }
-        console.log(`store: ${summary.store}\naudit log: ${summary.auditLog} (check it with: fedsec audit verify --log ${summary.auditLog} --store ${summary.store})`);
+        // Paths as the user would type them from here.
+        const shown = (p: string): string => {
+          const rel = relative(process.cwd(), p);
+          return rel !== '' && !rel.startsWith('..') && !isAbsolute(rel) ? rel : p;
+        };
+        const store = shown(summary.store);
+        const audit = shown(summary.auditLog);
+        console.log(`store: ${store}\naudit log: ${audit} (check it with: fedsec audit verify --log ${audit} --store ${store})`);
       } finally {
         process.off('SIGINT', onSignal);
         process.off('SIGTERM', onSignal);
