@@ -123,6 +123,7 @@ export function backdoor(options: BackdoorOptions): DataAttack {
       });
       return { ...data, name: `${data.name}+backdoor`, x, y, size: data.size + extra };
     },
+    successSet: (test: Dataset): Dataset => backdoorTestSet(test, options.targetLabel, options.trigger),
     transformUpdate(update: Vector, ctx: DataAttackContext): Vector {
       const gamma = options.boost === 'model-replacement' ? modelReplacementFactor(ctx, options.serverLearningRate) : options.boost;
       return gamma === 1 ? update.slice() : scale(update, gamma);

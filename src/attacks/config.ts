@@ -54,6 +54,22 @@ export function parseAttackConfig(raw: unknown): AttackConfig {
   return { ...r.data, attack: resolveAttackSpec(r.data.attack, 'attack.attack') };
 }
 
+/**
+ * The `attack` section of a simulation config: the schema above, with the attack spec checked
+ * against the registry and its defaults filled in at parse time (so a typo fails before any
+ * training, with the path `attack.attack`).
+ */
+export const attackSectionSchema = attackConfigSchema.transform((c, ctx): AttackConfig => {
+  try {
+    return { ...c, attack: resolveAttackSpec(c.attack, 'attack') };
+  } catch (err) {
+    // The registry prefixes its messages with the path; zod adds the path itself.
+    const message = (err instanceof Error ? err.message : String(err)).replace(/^attack: /, '');
+    ctx.issues.push({ code: 'custom', message, input: c.attack, path: ['attack'] });
+    return z.NEVER;
+  }
+});
+
 export function isAttackActive(config: Pick<AttackConfig, 'startRound' | 'endRound'>, round: number): boolean {
   return round >= config.startRound && (config.endRound === undefined || round <= config.endRound);
 }

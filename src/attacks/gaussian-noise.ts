@@ -7,6 +7,7 @@ export function gaussianNoise(options: { readonly sigma: number }): UpdateAttack
   return {
     kind: 'update',
     name: 'gaussian-noise',
+    independent: true,
     craft(ctx): Vector[] {
       const dim = checkContext('gaussian-noise', ctx);
       return Array.from({ length: ctx.numMalicious }, () => Float32Array.from({ length: dim }, () => ctx.rng.normal() * options.sigma));

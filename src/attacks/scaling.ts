@@ -10,6 +10,7 @@ export function scaling(options: { readonly factor?: number | undefined }): Upda
   return {
     kind: 'update',
     name: 'scaling',
+    independent: true,
     craft(ctx): Vector[] {
       checkContext('scaling', ctx);
       const factor = options.factor ?? ctx.numTotal / ctx.numMalicious;

@@ -7,6 +7,7 @@ export function signFlip(options: { readonly scale: number }): UpdateAttack {
   return {
     kind: 'update',
     name: 'sign-flip',
+    independent: true,
     craft(ctx): Vector[] {
       checkContext('sign-flip', ctx);
       return Array.from({ length: ctx.numMalicious }, (_, k) => scale(ownOf(ctx, k), -options.scale));

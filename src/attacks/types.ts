@@ -26,6 +26,11 @@ export interface UpdateAttackContext {
 export interface UpdateAttack {
   readonly kind: 'update';
   readonly name: string;
+  /**
+   * Each attacker can craft its update from its own honest update alone (no view of anyone
+   * else's, no collusion), so a non-omniscient attack can run on the participant itself.
+   */
+  readonly independent?: boolean;
   /** One malicious update per malicious participant. */
   craft(ctx: UpdateAttackContext): Vector[];
 }
@@ -42,6 +47,12 @@ export interface DataAttack {
   poison(data: Dataset, rng: SeededRng): Dataset;
   /** Transform the update trained on poisoned data before it is sent (e.g. model replacement). */
   transformUpdate?(update: Vector, ctx: DataAttackContext): Vector;
+  /**
+   * For targeted attacks: test examples relabelled with what the attacker wants them classified
+   * as (a backdoor's triggered images of the other classes → the target). The attack success rate
+   * is the fraction of them the model classifies that way.
+   */
+  successSet?(test: Dataset): Dataset;
 }
 
 export type Attack = UpdateAttack | DataAttack;

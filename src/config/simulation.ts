@@ -13,6 +13,7 @@ import { csvSourceSchema } from '../data/csv.js';
 import { partitionSchema } from '../data/partition.js';
 import { modelSpecSchema } from '../model/zoo.js';
 import { dpConfigSchema } from '../privacy/config.js';
+import { attackSectionSchema } from '../attacks/config.js';
 import { monitoringConfigSchema } from '../monitoring/config.js';
 
 export const datasetSchema = z.discriminatedUnion('kind', [
@@ -55,12 +56,16 @@ export const simulationConfigSchema = z.object({
     minParticipants: z.number().int().min(1).default(1),
     /** Per-participant deadline for a training reply. */
     timeoutMs: z.number().int().positive().default(600_000),
+    /** FLTrust's clean root set: this many training examples, held out of every participant's data. */
+    rootSamples: z.number().int().min(1).max(1_000_000).optional(),
   }).strict().default({ learningRate: 1, minParticipants: 1, timeoutMs: 600_000 }),
   aggregation: registrySpec.default({ name: 'fedavg' }),
   /** How many Byzantine participants robust aggregators must tolerate (f). */
   byzantine: z.number().int().min(0).default(0),
   /** Differential privacy (client-level DP-FedAvg or sample-level DP-SGD); see docs/privacy.md. */
   privacy: dpConfigSchema.optional(),
+  /** A simulated attack: who is malicious, from which round, omniscient or not, which attack; see src/attacks/plan.ts. */
+  attack: attackSectionSchema.optional(),
   /** Monitoring, validation gate, backdoor probes, model registry, alerts; see docs/monitoring.md. */
   monitoring: monitoringConfigSchema.optional(),
   runtime: z.object({

@@ -8,6 +8,7 @@ import type { SimulationConfig } from '../config/simulation.js';
 import type { Dataset } from '../data/dataset.js';
 import { fail } from '../core/errors.js';
 import { privacyClientFeature } from '../privacy/client-feature.js';
+import { attackClientFeature } from '../attacks/client-feature.js';
 import type { LocalTrainer } from './participant.js';
 import type { UpdateStage } from './stages.js';
 import { chain } from './stages.js';
@@ -23,7 +24,7 @@ export interface ClientFeature {
 }
 
 /** In pipeline order: what runs first on the delta comes first. */
-export const clientFeatures: ClientFeature[] = [privacyClientFeature];
+export const clientFeatures: ClientFeature[] = [privacyClientFeature, attackClientFeature];
 
 export function clientDataFor(config: SimulationConfig, id: string, data: Dataset): Dataset {
   return clientFeatures.reduce((d, f) => (f.data ? f.data(config, id, d) : d), data);

@@ -284,7 +284,7 @@ export class RoundEngine {
     const reference = o.aggregator.needsReference && o.referenceUpdate ? await o.referenceUpdate(params, round) : undefined;
     let result: AggregationResult;
     try {
-      result = o.aggregator.aggregate(intercepted, { round, byzantine: o.byzantine, rng: SeededRng.from(o.seed, 'aggregation', round), ...(reference ? { reference } : {}) });
+      result = o.aggregator.aggregate(intercepted, { round, byzantine: o.byzantine, rng: SeededRng.from(o.seed, 'aggregation', round), expectedDim: params.length, ...(reference ? { reference } : {}) });
     } catch (err) {
       // Fail closed: a refused aggregation (e.g. too few updates for Krum) leaves the model unchanged.
       if (err instanceof FedsecError) return skip(`aggregation refused: ${err.message}`);

@@ -7,6 +7,8 @@ import type { Vector } from '../core/vector.js';
 import type { SimulationConfig } from '../config/simulation.js';
 import type { LocalModel } from '../model/local-model.js';
 import { privacyServerFeature } from '../privacy/server-feature.js';
+import { attackServerFeature } from '../attacks/server-feature.js';
+import { rootReferenceServerFeature } from '../aggregation/root-reference.js';
 import { monitoringServerFeature } from '../monitoring/server-feature.js';
 import type { EngineOptions } from './engine.js';
 import type { FederationData } from './simulation-setup.js';
@@ -33,7 +35,7 @@ export interface ServerFeature {
 export type ServerFeatureFactory = (ctx: ServerFeatureContext) => ServerFeature | undefined;
 
 /** Factories in pipeline order; each returns undefined when its config section is off. */
-export const serverFeatureFactories: ServerFeatureFactory[] = [privacyServerFeature, monitoringServerFeature];
+export const serverFeatureFactories: ServerFeatureFactory[] = [privacyServerFeature, monitoringServerFeature, attackServerFeature, rootReferenceServerFeature];
 
 export function serverFeaturesFor(ctx: ServerFeatureContext): ServerFeature[] {
   return serverFeatureFactories.flatMap((make) => make(ctx) ?? []);

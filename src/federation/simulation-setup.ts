@@ -13,6 +13,7 @@ import { partition } from '../data/partition.js';
 import { LocalModel } from '../model/local-model.js';
 import { Participant } from './participant.js';
 import { clientChainFor, clientDataFor, clientTrainerFor } from './client-pipeline.js';
+import { holdOutRootSet } from '../aggregation/root-reference.js';
 
 export interface FederationData {
   readonly train: Dataset;
@@ -20,6 +21,8 @@ export interface FederationData {
   /** partitions[k] = indices into `train` held by participant k. */
   readonly partitions: readonly number[][];
   readonly participantIds: readonly string[];
+  /** The coordinator's clean root set (server.rootSamples, for FLTrust), held out of the partitions. */
+  readonly root?: Dataset;
 }
 
 export function participantIds(count: number): string[] {
@@ -43,7 +46,10 @@ export function loadSplit(config: SimulationConfig): { train: Dataset; test: Dat
 export function loadFederationData(config: SimulationConfig): FederationData {
   const { train, test } = loadSplit(config);
   const partitions = partition(train.y, train.numClasses, config.participants, config.partition, SeededRng.from(config.seed, 'partition'));
-  return { train, test, partitions, participantIds: participantIds(config.participants) };
+  const ids = participantIds(config.participants);
+  if (config.server.rootSamples === undefined) return { train, test, partitions, participantIds: ids };
+  const held = holdOutRootSet(train, partitions, config.server.rootSamples, config.seed);
+  return { train, test, partitions: held.partitions, participantIds: ids, root: held.root };
 }
 
 /** Build the simulated participants `ids`, sharing one model runtime (they train one at a time). */

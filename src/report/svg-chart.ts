@@ -104,3 +104,69 @@ ${body}
 </body></html>
 `;
 }
+
+export interface HeatMapOptions {
+  readonly title: string;
+  readonly rows: readonly string[];
+  readonly columns: readonly string[];
+  /** values[row][column]; undefined or NaN leaves the cell grey. */
+  readonly values: readonly (readonly (number | undefined)[])[];
+  /** Colour scale bounds (default: the values' range). */
+  readonly min?: number;
+  readonly max?: number;
+  /** Which end is green: 'high' (default, e.g. accuracy) or 'low' (e.g. attack success rate). */
+  readonly good?: 'high' | 'low';
+  readonly format?: (v: number) => string;
+  readonly cellWidth?: number;
+  readonly cellHeight?: number;
+}
+
+/** Red → yellow → green, t in [0, 1]. */
+function divergingColour(t: number): string {
+  const stops: readonly (readonly [number, number, number])[] = [[215, 48, 39], [254, 224, 139], [26, 152, 80]];
+  const x = Math.min(1, Math.max(0, t)) * 2;
+  const k = Math.min(1, Math.floor(x));
+  const f = x - k;
+  const a = stops[k]!;
+  const b = stops[k + 1]!;
+  return `rgb(${a.map((v, i) => Math.round(v + (b[i]! - v) * f)).join(',')})`;
+}
+
+/** A labelled grid of coloured cells with the value written in each (e.g. defence × attack). */
+export function heatMap(opts: HeatMapOptions): string {
+  const cw = opts.cellWidth ?? 64;
+  const ch = opts.cellHeight ?? 26;
+  const charW = 6.5;
+  const left = 12 + Math.max(40, ...opts.rows.map((r) => r.length * charW));
+  const top = 40 + Math.max(30, ...opts.columns.map((c) => c.length * charW * 0.72));
+  const width = left + opts.columns.length * cw + 16;
+  const height = top + opts.rows.length * ch + 16;
+  const finite = opts.values.flatMap((row) => row.filter((v): v is number => v !== undefined && Number.isFinite(v)));
+  const lo = opts.min ?? (finite.length ? Math.min(...finite) : 0);
+  const hi = opts.max ?? (finite.length ? Math.max(...finite) : 1);
+  const fmt = opts.format ?? ((v: number) => String(Number(v.toPrecision(3))));
+  const parts: string[] = [];
+  parts.push(`<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 ${width} ${height}" width="${width}" height="${height}" role="img" aria-label="${escapeHtml(opts.title)}">`);
+  parts.push(`<text x="${left}" y="18" font-size="14" font-weight="600">${escapeHtml(opts.title)}</text>`);
+  opts.columns.forEach((c, j) => {
+    const x = left + j * cw + cw / 2;
+    parts.push(`<text transform="translate(${x} ${top - 6}) rotate(-40)" font-size="11">${escapeHtml(c)}</text>`);
+  });
+  opts.rows.forEach((r, i) => {
+    const y = top + i * ch;
+    parts.push(`<text x="${left - 6}" y="${y + ch / 2 + 4}" text-anchor="end" font-size="11">${escapeHtml(r)}</text>`);
+    opts.columns.forEach((c, j) => {
+      const v = opts.values[i]?.[j];
+      const x = left + j * cw;
+      const ok = v !== undefined && Number.isFinite(v);
+      let t = ok && hi > lo ? (v - lo) / (hi - lo) : 1;
+      if (opts.good === 'low') t = 1 - t;
+      const fill = ok ? divergingColour(t) : '#eeeeee';
+      const label = ok ? fmt(v) : '—';
+      parts.push(`<rect x="${x}" y="${y}" width="${cw - 1}" height="${ch - 1}" fill="${fill}"><title>${escapeHtml(`${r} × ${c}: ${label}`)}</title></rect>`);
+      parts.push(`<text x="${x + cw / 2}" y="${y + ch / 2 + 4}" text-anchor="middle" font-size="11">${escapeHtml(label)}</text>`);
+    });
+  });
+  parts.push('</svg>');
+  return parts.join('');
+}

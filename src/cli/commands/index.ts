@@ -4,10 +4,11 @@ import { register as simulate } from './simulate.js';
 import { register as privacy } from './privacy.js';
 import { register as pki } from './pki.js';
 import { register as audit } from './audit.js';
+import { register as matrix } from './matrix.js';
 import { register as serve } from './serve.js';
 import { register as join } from './join.js';
 import { register as models } from './models.js';
 
 export type RegisterCommand = (program: Command) => void;
 
-export const commands: RegisterCommand[] = [simulate, privacy, pki, audit, serve, join, models];
+export const commands: RegisterCommand[] = [simulate, privacy, pki, audit, serve, join, models, matrix];
