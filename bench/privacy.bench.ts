@@ -1,11 +1,19 @@
 /**
  * Differential-privacy costs: CSPRNG Gaussian noise (ns per value, and the ratio to filling the same
  * Float32Array with a seeded sfc32 normal — the non-secure baseline measured in the same run) for
- * d ∈ {10⁵, 10⁶}, and the accountant (ε over the 156 default orders; calibration of z).
+ * d ∈ {10⁵, 10⁶}, the accountant (ε over the 156 default orders; calibration of z), and one
+ * DP-SGD step against one non-private SGD step on the same batch (MLP and CNN, batch 64): ghost /
+ * book-keeping clipping, and the naive per-example loop it replaces.
  *
  * Options: --quick (d = 10⁵ only, fewer repetitions).
  */
 import { SeededRng } from '../src/core/rng.js';
+import { subset } from '../src/data/dataset.js';
+import { loadMnist } from '../src/data/mnist.js';
+import { initRuntime } from '../src/model/backend.js';
+import { LocalModel } from '../src/model/local-model.js';
+import type { ModelSpec } from '../src/model/zoo.js';
+import { trainDpSgd } from '../src/privacy/dp-sgd.js';
 import { calibrateNoiseMultiplier } from '../src/privacy/calibrate.js';
 import { RdpAccountant } from '../src/privacy/rdp-accountant.js';
 import { gaussianNoise } from '../src/privacy/secure-gaussian.js';
@@ -40,4 +48,39 @@ export async function run(args: string[]): Promise<void> {
     calibrateNoiseMultiplier({ epsilon: 3, delta: 1e-5, samplingRate: 0.01, steps: 1000 });
   });
   console.log(`\nRDP accountant, 156 default orders: ε in ${eps.toFixed(2)} ms (uncached); calibrate z in ${cal.toFixed(0)} ms`);
+  await dpSgdSteps(quick);
+}
+
+/** ms per step, over `steps` steps after one warm-up call. */
+async function msPerStep(steps: number, run: (steps: number) => Promise<unknown>): Promise<number> {
+  await run(1);
+  const t0 = performance.now();
+  await run(steps);
+  return (performance.now() - t0) / steps;
+}
+
+async function dpSgdSteps(quick: boolean): Promise<void> {
+  const runtime = await initRuntime('auto');
+  const batch = 64;
+  const { train } = loadMnist();
+  const data = subset(train, Array.from({ length: batch }, (_, i) => (i * 797) % train.size), 'bench');
+  const cfg = { epochs: 1, batchSize: batch, learningRate: 0.1, optimizer: 'sgd' as const };
+  const models: [string, ModelSpec][] = [
+    ['MLP 784-128-10', { kind: 'mlp', hidden: [128] }],
+    ['CNN (8,16 filters 5×5, dense 64)', { kind: 'cnn', filters: [8, 16], kernelSize: 5, dense: 64 }],
+  ];
+  console.log(`\nDP-SGD step vs non-private SGD step, batch ${batch} MNIST digits, backend ${runtime.backend} (q = 1 so every step has exactly ${batch} examples; includes batch assembly, CSPRNG noise and the optimizer update):\n`);
+  console.log('| model | parameters | SGD ms/step | DP-SGD ghost ms/step | × SGD | DP-SGD per-example loop ms/step | × SGD |');
+  console.log('|---|---|---|---|---|---|---|');
+  for (const [label, spec] of models) {
+    const model = await LocalModel.create(spec, train.featureShape, 10, 'bench');
+    const steps = quick ? 5 : 20;
+    const sgd = await msPerStep(steps, (n) => model.train(data, { ...cfg, epochs: n }, SeededRng.from(1)));
+    const dp = (method: 'ghost' | 'per-example') => (n: number) =>
+      trainDpSgd(model, data, cfg, { clipNorm: 1, noiseMultiplier: 1, samplingRate: 1, steps: n, method });
+    const ghost = await msPerStep(steps, dp('ghost'));
+    const loop = await msPerStep(quick ? 1 : 3, dp('per-example'));
+    console.log(`| ${label} | ${model.layout.size} | ${sgd.toFixed(1)} | ${ghost.toFixed(1)} | ${(ghost / sgd).toFixed(2)} | ${loop.toFixed(0)} | ${(loop / sgd).toFixed(1)} |`);
+    model.dispose();
+  }
 }

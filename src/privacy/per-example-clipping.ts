@@ -7,8 +7,8 @@
  *   pre-activation z = a·W + b, so the backward pass returns g_i = ∂ℓ_i/∂z_i for every example.
  *   Dense layer (Goodfellow 2015; "ghost clipping", Li et al. 2022): ‖∇_W ℓ_i‖² = ‖a_i‖²·‖g_i‖²,
  *   ‖∇_b ℓ_i‖² = ‖g_i‖². Conv layer: the per-example kernel gradient is small (k²·c_in × c_out), so
- *   it is formed directly as unfold(a_i)ᵀ·g_i with the patches extracted by a convolution with a
- *   one-hot kernel — a batched matmul, not a loop. With w_i = min(1, C/‖∇ℓ_i‖) the clipped sum is
+ *   it is formed directly as unfold(a_i)ᵀ·g_i (im2col patches) — one batched matmul, not a
+ *   loop over examples. With w_i = min(1, C/‖∇ℓ_i‖) the clipped sum is
  *   then the gradient of Σ_i w_i·ℓ_i; instead of a second backward pass for it we reuse the stored
  *   a and g ("book-keeping", Bu et al. 2023): ∇_W = Aᵀ·diag(w)·G, ∇_b = Σ_i w_i g_i, and for conv
  *   Σ_i w_i·(per-example kernel gradient). Supported: Sequential models of Dense (rank-2 input) and
@@ -181,6 +181,46 @@ function applyParam(step: ParamStep, a: tf.Tensor): tf.Tensor {
   return z;
 }
 
+/**
+ * im2col: [b, oh·ow, kh·kw·c_in], channels in the kernel's own (i, j, c) order. A plain copy loop
+ * over the input values (tfjs slicing/concat or a one-hot convolution are several times slower).
+ */
+function unfold(a: tf.Tensor4D, step: ParamStep, oh: number, ow: number): tf.Tensor3D {
+  const [kh, kw] = step.kernel.shape as [number, number, number, number];
+  const [sh, sw] = step.strides;
+  const [dh, dw] = step.dilations;
+  const [b, h, w, c] = a.shape;
+  let top = 0;
+  let left = 0;
+  if (step.padding === 'same') {
+    // TensorFlow's 'same': total padding (out − 1)·stride + effective kernel − in, the extra row/column at the end.
+    top = Math.floor(Math.max((oh - 1) * sh + (kh - 1) * dh + 1 - h, 0) / 2);
+    left = Math.floor(Math.max((ow - 1) * sw + (kw - 1) * dw + 1 - w, 0) / 2);
+  }
+  const src = a.dataSync();
+  const k = kh * kw * c;
+  const out = new Float32Array(b * oh * ow * k);
+  let o = 0;
+  for (let n = 0; n < b; n++) {
+    for (let y = 0; y < oh; y++) {
+      for (let x = 0; x < ow; x++) {
+        for (let i = 0; i < kh; i++) {
+          const iy = y * sh + i * dh - top;
+          for (let j = 0; j < kw; j++) {
+            const ix = x * sw + j * dw - left;
+            if (iy >= 0 && iy < h && ix >= 0 && ix < w) {
+              const from = ((n * h + iy) * w + ix) * c;
+              for (let ch = 0; ch < c; ch++) out[o + ch] = src[from + ch]!;
+            }
+            o += c;
+          }
+        }
+      }
+    }
+  }
+  return tf.tensor3d(out, [b, oh * ow, k]);
+}
+
 /** Clip factors min(1, C(1 − margin)/‖·‖); a zero gradient keeps factor 1. */
 function clipFactors(norms: tf.Tensor1D, clipNorm: number): tf.Tensor1D {
   return tf.minimum(1, tf.div(clipNorm * (1 - CLIP_MARGIN), tf.maximum(norms, 1e-30))) as tf.Tensor1D;
@@ -217,15 +257,10 @@ function ghost(model: LocalModel, plan: GhostPlan, x: tf.Tensor, y: tf.Tensor, c
           const sq = tf.mul(tf.sum(tf.square(a), 1), g2);
           return { sq: step.bias ? tf.add(sq, g2) : sq, a, g };
         }
-        const [kh, kw, cin, cout] = step.kernel.shape as [number, number, number, number];
-        const k = kh * kw * cin;
-        // One-hot kernel: output channel (i·kw + j)·cin + c copies input (i, j, c) of each patch,
-        // in the kernel's own [kh, kw, cin] order.
-        const unfold = tf.reshape(tf.eye(k), [kh, kw, cin, k]) as tf.Tensor4D;
-        const patches = tf.conv2d(a as tf.Tensor4D, unfold, step.strides, step.padding, 'NHWC', step.dilations);
-        const p = patches.shape[1]! * patches.shape[2]!;
-        const gr = tf.reshape(g, [b, p, cout]);
-        const perExample = tf.matMul(tf.reshape(patches, [b, p, k]), gr, true, false); // [b, k, cout]
+        const cout = step.kernel.shape[3]!;
+        const patches = unfold(a as tf.Tensor4D, step, g.shape[1]!, g.shape[2]!);
+        const gr = tf.reshape(g, [b, patches.shape[1], cout]);
+        const perExample = tf.matMul(patches, gr, true, false); // [b, kh·kw·c_in, cout]
         const gb = tf.sum(gr, 1); // [b, cout]
         const sq = tf.sum(tf.square(perExample), [1, 2]);
         return { sq: step.bias ? tf.add(sq, tf.sum(tf.square(gb), 1)) : sq, perExample, gb };

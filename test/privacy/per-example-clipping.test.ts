@@ -70,6 +70,32 @@ describe('per-example gradient clipping', () => {
     });
   }
 
+  it('strided and even-kernel convolutions with asymmetric "same" padding, a bias-free layer, and a softmax output', async () => {
+    const net = tfl.sequential({
+      layers: [
+        tfl.layers.conv2d({ inputShape: [28, 28, 1], filters: 3, kernelSize: 4, strides: 2, padding: 'same', activation: 'tanh' }),
+        tfl.layers.conv2d({ filters: 4, kernelSize: 2, padding: 'same', activation: 'relu' }),
+        tfl.layers.averagePooling2d({ poolSize: 2 }),
+        tfl.layers.conv2d({ filters: 2, kernelSize: [3, 2], strides: [2, 1], padding: 'valid', useBias: false }),
+        tfl.layers.flatten(),
+        tfl.layers.dense({ units: 10, activation: 'softmax' }),
+      ],
+    });
+    const model = LocalModel.wrap(net, [28, 28, 1], 10);
+    expect(ghostClippingUnsupported(model)).toBeUndefined();
+    const { train } = loadMnist();
+    const idx = Array.from({ length: 10 }, (_, i) => i * 800 + 3);
+    const { x, y } = model.batch(train, idx);
+    const free = clippedGradientSum(model, x, y, 1e9, 'per-example');
+    const c = Array.from(free.norms).sort((a, b) => a - b)[5]!;
+    const naive = clippedGradientSum(model, x, y, c, 'per-example');
+    const ghost = clippedGradientSum(model, x, y, c, 'ghost');
+    ghost.norms.forEach((n, i) => expect(Math.abs(n - naive.norms[i]!) / naive.norms[i]!).toBeLessThan(TOL));
+    expect(relDiff(ghost.sum, naive.sum)).toBeLessThan(TOL);
+    tf.dispose([x, y, ...free.sum, ...naive.sum, ...ghost.sum]);
+    model.dispose();
+  });
+
   it('every clipped per-example contribution has norm ≤ C', async () => {
     const { model, x, y } = await batchFor({ kind: 'mlp', hidden: [16] }, 8);
     const c = 0.05; // far below every norm: all are clipped
