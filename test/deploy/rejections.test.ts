@@ -151,16 +151,20 @@ describe('connection refusals (certificate checked before any message is read)',
 
   it('revoked certificate (CRL replaced on disk while the coordinator runs)', async () => {
     const creds = credsOf(pki, 'revokee');
-    const ok = new Script(service.port, caPem, creds);
-    await ok.hello(creds);
-    await ok.expect('welcome');
-    ok.close();
+    const connected = new Script(service.port, caPem, creds);
+    await connected.hello(creds);
+    await connected.expect('welcome');
     await revokeCertificate({ dir: pki, name: 'revokee', reason: 'key-compromise' });
     const s = new Script(service.port, caPem, creds);
     const end = await s.end();
     s.close();
     expect(end.code).toBe(grpc.status.UNAUTHENTICATED);
     expect(end.details).toMatch(/^revoked: certificate [0-9a-f]+ was revoked at .*keyCompromise/);
+    // The session that was already open is cut off too, once the new CRL is read.
+    const cut = await connected.end();
+    connected.close();
+    expect(cut.code).toBe(grpc.status.UNAUTHENTICATED);
+    expect(cut.details).toMatch(/^revoked: certificate [0-9a-f]+ was revoked at .* while the participant was connected/);
     expect(auditEntry('participant.rejected', 'revoked')).toBeDefined();
     expect(service.store.participant('revokee')?.status).toBe('revoked');
     await stillServing();

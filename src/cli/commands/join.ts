@@ -19,6 +19,7 @@ export function register(program: Command): void {
       const config = parseParticipantConfig(readConfigFile(opts.config), opts.config, dirname(opts.config));
       const log = jsonLogger();
       const summary = await runParticipant(config, log);
-      console.log(`${summary.name}: ${summary.message} (${summary.tasks} rounds trained over ${summary.sessions} session${summary.sessions === 1 ? '' : 's'})`);
+      const plural = (n: number, word: string): string => `${n} ${word}${n === 1 ? '' : 's'}`;
+      console.log(`${summary.name}: ${summary.message} (${plural(summary.tasks, 'round')} trained over ${plural(summary.sessions, 'session')})`);
     });
 }

@@ -358,6 +358,11 @@ export class CoordinatorSession {
     this.shutdown(`${kind}: ${message}`);
   }
 
+  /** Withdraws admission (e.g. the certificate was revoked while connected): a refusal like any other. */
+  revoke(detail: string): void {
+    this.reject(new SessionRejected('revoked', detail), 'admission');
+  }
+
   /** The stream ended from the participant's side (half-close, cancel, deadline, lost connection). */
   peerGone(why: string): void {
     this.shutdown(why);

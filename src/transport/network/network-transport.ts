@@ -105,6 +105,9 @@ type ConnectionVerdict =
 
 const identityCodec = (b: Buffer): Buffer => b;
 
+/** How often the CRL file is checked for changes (also on every new connection). */
+const CRL_CHECK_MS = 5_000;
+
 const sessionService: grpc.ServiceDefinition = {
   session: {
     path: SESSION_METHOD_PATH,
@@ -137,6 +140,7 @@ export class NetworkTransport implements ParticipantTransport {
   private taskCounter = 0;
   private contextVersion: number;
   private closed = false;
+  private crlTimer: NodeJS.Timeout | undefined;
 
   private constructor(
     private readonly options: NetworkTransportOptions,
@@ -170,6 +174,9 @@ export class NetworkTransport implements ParticipantTransport {
     // TLS is already terminated by tlsServer: grpc-js only sees the decrypted HTTP/2 stream.
     const injector = grpcServer.createConnectionInjector(grpc.ServerCredentials.createInsecure());
     tlsServer.on('connection', () => void transport.refreshContext());
+    // A CRL replaced on disk also reaches participants that are already connected.
+    transport.crlTimer = setInterval(() => void transport.refreshContext(), CRL_CHECK_MS);
+    transport.crlTimer.unref();
     tlsServer.on('secureConnection', (socket: tls.TLSSocket) => transport.onSecureConnection(socket, injector));
     tlsServer.on('tlsClientError', (err, socket) => {
       options.events?.tlsError?.({ remote: remoteOf(socket.remoteAddress, socket.remotePort), message: err.message });
@@ -240,6 +247,7 @@ export class NetworkTransport implements ParticipantTransport {
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
+    clearInterval(this.crlTimer);
     for (const s of [...this.live.values()]) s.close('closing', 'shutdown', 'the coordinator is shutting down', grpc.status.UNAVAILABLE);
     await new Promise<void>((resolve) => {
       this.tlsServer.close(() => resolve());
@@ -259,6 +267,10 @@ export class NetworkTransport implements ParticipantTransport {
       if (material.version !== this.contextVersion) {
         this.contextVersion = material.version;
         this.tlsServer.setSecureContext(secureContextOptions(material));
+        for (const session of [...this.live.values()]) {
+          const entry = material.crl.findRevoked(session.identity.serial);
+          if (entry) session.revoke(`certificate ${session.identity.serial} was revoked at ${entry.revocationDate.toISOString()}; the new CRL reached this coordinator while the participant was connected`);
+        }
       }
     } catch {
       // verifyConnection reports an unusable CRL for the connection itself.
