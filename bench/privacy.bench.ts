@@ -51,9 +51,12 @@ export async function run(args: string[]): Promise<void> {
   await dpSgdSteps(quick);
 }
 
-/** ms per step, over `steps` steps after one warm-up call. */
+const median = (xs: number[]): number => {
+  const sorted = [...xs].sort((a, b) => a - b);
+  return sorted[Math.floor(sorted.length / 2)]!;
+};
+
 async function msPerStep(steps: number, run: (steps: number) => Promise<unknown>): Promise<number> {
-  await run(1);
   const t0 = performance.now();
   await run(steps);
   return (performance.now() - t0) / steps;
@@ -69,18 +72,28 @@ async function dpSgdSteps(quick: boolean): Promise<void> {
     ['MLP 784-128-10', { kind: 'mlp', hidden: [128] }],
     ['CNN (8,16 filters 5×5, dense 64)', { kind: 'cnn', filters: [8, 16], kernelSize: 5, dense: 64 }],
   ];
-  console.log(`\nDP-SGD step vs non-private SGD step, batch ${batch} MNIST digits, backend ${runtime.backend} (q = 1 so every step has exactly ${batch} examples; includes batch assembly, CSPRNG noise and the optimizer update):\n`);
+  const repeats = quick ? 3 : 7;
+  console.log(`\nDP-SGD step vs non-private SGD step, batch ${batch} MNIST digits, backend ${runtime.backend}; q = 1 so every step has exactly ${batch} examples; includes batch assembly, CSPRNG noise and the optimizer update. Medians of ${repeats} interleaved repeats (10 steps each; the per-example loop 2 steps):\n`);
   console.log('| model | parameters | SGD ms/step | DP-SGD ghost ms/step | × SGD | DP-SGD per-example loop ms/step | × SGD |');
   console.log('|---|---|---|---|---|---|---|');
   for (const [label, spec] of models) {
     const model = await LocalModel.create(spec, train.featureShape, 10, 'bench');
-    const steps = quick ? 5 : 20;
-    const sgd = await msPerStep(steps, (n) => model.train(data, { ...cfg, epochs: n }, SeededRng.from(1)));
+    const sgdRun = (n: number) => model.train(data, { ...cfg, epochs: n }, SeededRng.from(1));
     const dp = (method: 'ghost' | 'per-example') => (n: number) =>
       trainDpSgd(model, data, cfg, { clipNorm: 1, noiseMultiplier: 1, samplingRate: 1, steps: n, method });
-    const ghost = await msPerStep(steps, dp('ghost'));
-    const loop = await msPerStep(quick ? 1 : 3, dp('per-example'));
-    console.log(`| ${label} | ${model.layout.size} | ${sgd.toFixed(1)} | ${ghost.toFixed(1)} | ${(ghost / sgd).toFixed(2)} | ${loop.toFixed(0)} | ${(loop / sgd).toFixed(1)} |`);
+    await sgdRun(1); // warm up
+    await dp('ghost')(1);
+    await dp('per-example')(1);
+    const sgd: number[] = [];
+    const ghost: number[] = [];
+    const loop: number[] = [];
+    for (let r = 0; r < repeats; r++) {
+      sgd.push(await msPerStep(10, sgdRun));
+      ghost.push(await msPerStep(10, dp('ghost')));
+      loop.push(await msPerStep(2, dp('per-example')));
+    }
+    const [s, g, l] = [median(sgd), median(ghost), median(loop)];
+    console.log(`| ${label} | ${model.layout.size} | ${s.toFixed(1)} | ${g.toFixed(1)} | ${(g / s).toFixed(2)} | ${l.toFixed(0)} | ${(l / s).toFixed(1)} |`);
     model.dispose();
   }
 }
