@@ -1,8 +1,13 @@
+import { readdirSync } from 'node:fs';
+import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { FedsecError } from '../../src/core/errors.js';
-import { parseSimulationConfig, type SimulationConfigInput } from '../../src/config/simulation.js';
+import { parseSimulationConfig, readConfigFile, type SimulationConfigInput } from '../../src/config/simulation.js';
 import { runSimulation } from '../../src/federation/simulation.js';
+import { loadMnist } from '../../src/data/mnist.js';
+import { LocalModel } from '../../src/model/local-model.js';
 import { computeRdp, DEFAULT_ORDERS, epsilonFromRdp } from '../../src/privacy/rdp-accountant.js';
+import { clientSamplingRate } from '../../src/privacy/server-feature.js';
 import { renderSimulationReport, resultsJson } from '../../src/report/simulation-report.js';
 
 // Tiny but real: MNIST, logistic regression (7,850 parameters), 6 participants, main thread.
@@ -43,6 +48,11 @@ describe('client-level DP-FedAvg in the simulation', () => {
     expect(result.stopped?.round).toBe(4);
     expect(result.stopped?.reason).toMatch(/^privacy budget: round 4 would raise ε to [\d.]+ > budget [\d.]+ \(δ=1e-5\); stopping with the round-3 model$/);
     expect(result.finalRound).toBe(3);
+    // The kept model is the round-3 model: it evaluates exactly as round 3 did.
+    const model = await LocalModel.create({ kind: 'logreg' }, [28, 28, 1], 10, 'any');
+    model.setParams(result.finalParams);
+    expect(model.evaluate(loadMnist().test).accuracy).toBe(result.rounds[2]!.evaluation.accuracy);
+    model.dispose();
     result.rounds.forEach((r, i) => expect(r.extra.epsilon).toBeCloseTo(epsAfter(i + 1, z, q), 10));
     // Every participant's update is within the bound; replies carry no clip bit or norm into the record.
     for (const r of result.rounds) for (const p of r.participants) {
@@ -105,6 +115,22 @@ describe('client-level DP-FedAvg in the simulation', () => {
       /privacy\.samplingRate is 0\.2 but the sampling section gives q = 0\.5/,
     );
     expect(() => parseSimulationConfig({ ...tiny, privacy: { ...dp, participantEpsilon: { p1: 1 } } })).toThrow(/participantEpsilon applies to sample-level DP/);
+    expect(() => parseSimulationConfig({ ...tiny, privacy: { mode: 'client', delta: 1e-5, clipNorm: 1 } })).toThrow(
+      /privacy\.noiseMultiplier: give noiseMultiplier .* or epsilon/,
+    );
+  });
+
+  it('the example configs in examples/privacy parse and describe an accountable run', () => {
+    const dir = join(import.meta.dirname, '../../examples/privacy');
+    const files = readdirSync(dir).filter((f) => f.endsWith('.yaml'));
+    expect(files.length).toBe(15);
+    for (const f of files) {
+      const config = parseSimulationConfig(readConfigFile(join(dir, f)), f);
+      expect(config.name).toBe(f.replace(/\.yaml$/, ''));
+      if (f.includes('nonprivate')) expect(config.privacy).toBeUndefined();
+      else expect(config.privacy?.epsilon).toBe(Number(/eps(\d+)/.exec(f)![1]));
+      if (config.privacy?.mode === 'client') expect(clientSamplingRate(config)).toBe(0.2);
+    }
   });
 });
 
