@@ -17,7 +17,7 @@ import type { LocalModel } from '../../model/local-model.js';
 import { explainGradientError, parameterGradients } from './gradients.js';
 import { minimizeAdam, minimizeLbfgs, type MinimizeResult, type Objective } from './minimize.js';
 
-export type GradientDistance = 'l2' | 'cosine';
+export type GradientDistance = 'l2' | 'scaled-l2' | 'cosine';
 
 export type InversionOptimizer =
   | { readonly kind: 'lbfgs'; readonly iterations: number }
@@ -76,14 +76,27 @@ export function invertGradient(model: LocalModel, observed: Float32Array, option
   const mask = options.mask ? unflatten(model.layout, options.mask).map((p, i) => tf.tensor(p, [...model.layout.entries[i]!.shape])) : undefined;
   const fixedLabels = options.labels ? tf.tidy(() => tf.oneHot(tf.tensor1d([...options.labels!], 'int32'), C)) : undefined;
   const targetNormSq = tf.tidy(() => tf.addN(target.map((t) => tf.sum(tf.square(t)))));
+  if (!(targetNormSq.dataSync()[0]! > 0)) {
+    tf.dispose([...target, ...(mask ?? []), targetNormSq]);
+    fail('data', 'the observed gradient is zero (or non-finite): there is nothing to match');
+  }
 
   const matchLoss = (x: tf.Tensor, labelLogits?: tf.Tensor): tf.Scalar => {
     const soft = labelLogits ? tf.softmax(labelLogits) : fixedLabels!;
     const grads = parameterGradients(model, x, soft);
     const dummy = mask ? grads.map((g, i) => tf.mul(g, mask[i]!)) : grads;
     let loss: tf.Scalar;
+    // Distances are relative to ‖g‖², so the optimiser behaves the same whatever the observation's
+    // scale (a clipped or rescaled observation is just as easy to match).
     if (distance === 'l2') {
-      loss = tf.addN(dummy.map((g, i) => tf.sum(tf.square(tf.sub(g, target[i]!))))) as tf.Scalar;
+      loss = tf.div(tf.addN(dummy.map((g, i) => tf.sum(tf.square(tf.sub(g, target[i]!))))), targetNormSq) as tf.Scalar;
+    } else if (distance === 'scaled-l2') {
+      // min over a scale s of ‖s·g′ − g‖², s = ⟨g′, g⟩/‖g′‖² in closed form: robust to an unknown
+      // rescaling of the observation (clipping), and better conditioned in float32 than 1 − cos.
+      const dotP = tf.addN(dummy.map((g, i) => tf.sum(tf.mul(g, target[i]!))));
+      const dn = tf.addN(dummy.map((g) => tf.sum(tf.square(g))));
+      const s = tf.div(dotP, tf.add(dn, 1e-30));
+      loss = tf.div(tf.addN(dummy.map((g, i) => tf.sum(tf.square(tf.sub(tf.mul(s, g), target[i]!))))), targetNormSq) as tf.Scalar;
     } else {
       const dotP = tf.addN(dummy.map((g, i) => tf.sum(tf.mul(g, target[i]!))));
       const dn = tf.addN(dummy.map((g) => tf.sum(tf.square(g))));

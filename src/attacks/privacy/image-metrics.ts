@@ -5,8 +5,8 @@
  *    K2 = 0.03, dynamic range 1, averaged over all valid window positions (per channel);
  *  - cosine similarity of the pixel vectors.
  * Reconstructions are clipped to [0, 1] before scoring (clipToUnit). Batches are scored after an
- * optimal one-to-one assignment of reconstructions to originals (the order of a batch is not
- * recoverable from its gradient).
+ * optimal one-to-one assignment of reconstructions to originals by MSE (the order of a batch is
+ * not recoverable from its gradient).
  */
 import { fail } from '../../core/errors.js';
 
@@ -100,49 +100,60 @@ export function ssim(a: ArrayLike<number>, b: ArrayLike<number>, shape: readonly
 }
 
 /**
- * The one-to-one assignment of rows to columns maximising the total score (exact, dynamic
- * programming over subsets of columns: O(2^m·n·m), fine for batches of ≤ 12). Requires
- * rows ≤ columns; returns the column of each row.
+ * The one-to-one assignment of rows to columns maximising the total score (Hungarian algorithm
+ * with potentials, O(n²·m)). Requires rows ≤ columns; returns the column of each row.
  */
 export function bestAssignment(score: readonly (readonly number[])[]): number[] {
   const n = score.length;
   const m = score[0]?.length ?? 0;
   if (n === 0) return [];
   if (m < n) fail('precondition', `cannot assign ${n} originals to ${m} reconstructions`);
-  if (m > 16) fail('precondition', `exact assignment supports at most 16 candidates, got ${m}`);
-  const size = 1 << m;
-  // best[mask] = best total for the first popcount(mask) rows using exactly the columns in mask.
-  const best = new Float64Array(size).fill(-Infinity);
-  const choice = new Int8Array(size).fill(-1);
-  best[0] = 0;
-  for (let mask = 0; mask < size; mask++) {
-    const cur = best[mask]!;
-    if (cur === -Infinity) continue;
-    let row = 0;
-    for (let t = mask; t; t &= t - 1) row++;
-    if (row >= n) continue;
-    for (let col = 0; col < m; col++) {
-      if (mask & (1 << col)) continue;
-      const next = mask | (1 << col);
-      const s = cur + score[row]![col]!;
-      if (s > best[next]!) {
-        best[next] = s;
-        choice[next] = col;
-      }
-    }
+  for (const row of score) {
+    if (row.length !== m) fail('shape', 'assignment scores must form a rectangle');
+    for (const v of row) if (!Number.isFinite(v)) fail('non-finite', 'assignment scores must be finite (use −MSE, not PSNR)');
   }
-  let bestMask = -1;
-  for (let mask = 0; mask < size; mask++) {
-    let bits = 0;
-    for (let t = mask; t; t &= t - 1) bits++;
-    if (bits === n && (bestMask < 0 || best[mask]! > best[bestMask]!)) bestMask = mask;
+  // Minimise cost = −score. 1-based arrays; column 0 is the virtual start.
+  const u = new Float64Array(n + 1);
+  const v = new Float64Array(m + 1);
+  const p = new Int32Array(m + 1); // p[j]: row matched to column j (0 = none)
+  const way = new Int32Array(m + 1);
+  for (let i = 1; i <= n; i++) {
+    p[0] = i;
+    let j0 = 0;
+    const minv = new Float64Array(m + 1).fill(Infinity);
+    const used = new Uint8Array(m + 1);
+    do {
+      used[j0] = 1;
+      const i0 = p[j0]!;
+      let delta = Infinity;
+      let j1 = 0;
+      for (let j = 1; j <= m; j++) {
+        if (used[j]) continue;
+        const cur = -score[i0 - 1]![j - 1]! - u[i0]! - v[j]!;
+        if (cur < minv[j]!) {
+          minv[j] = cur;
+          way[j] = j0;
+        }
+        if (minv[j]! < delta) {
+          delta = minv[j]!;
+          j1 = j;
+        }
+      }
+      for (let j = 0; j <= m; j++) {
+        if (used[j]) {
+          u[p[j]!]! += delta;
+          v[j]! -= delta;
+        } else minv[j]! -= delta;
+      }
+      j0 = j1;
+    } while (p[j0] !== 0);
+    do {
+      const j1 = way[j0]!;
+      p[j0] = p[j1]!;
+      j0 = j1;
+    } while (j0 !== 0);
   }
   const out = new Array<number>(n).fill(-1);
-  let mask = bestMask;
-  for (let row = n - 1; row >= 0; row--) {
-    const col = choice[mask]!;
-    out[row] = col;
-    mask &= ~(1 << col);
-  }
+  for (let j = 1; j <= m; j++) if (p[j]! > 0) out[p[j]! - 1] = j - 1;
   return out;
 }

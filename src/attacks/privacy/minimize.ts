@@ -25,11 +25,13 @@ export interface LbfgsOptions {
   readonly maxIterations: number;
   /** Number of (s, y) pairs kept (default 100, as DLG's setting). */
   readonly history?: number;
-  /** Stop when ‖g‖∞ falls below this (default 1e-9). */
+  /** Stop when ‖g‖∞ is at most this (default 0: only at an exact stationary point). */
   readonly gradTol?: number;
-  /** Stop when a step changes f by less than this (absolute, default 1e-12). */
+  /** Stop when a step changes f by at most this fraction of |f| (default 0: never). */
   readonly changeTol?: number;
   readonly maxLineSearch?: number;
+  /** Budget of objective evaluations (default ⌈1.25·maxIterations⌉ + 25, line searches included). */
+  readonly maxEvaluations?: number;
 }
 
 function dot(a: Float64Array, b: Float64Array): number {
@@ -51,9 +53,10 @@ function allFinite(a: Float64Array): boolean {
 
 export function minimizeLbfgs(fg: Objective, x0: Float64Array, options: LbfgsOptions): MinimizeResult {
   const m = options.history ?? 100;
-  const gradTol = options.gradTol ?? 1e-9;
-  const changeTol = options.changeTol ?? 1e-12;
+  const gradTol = options.gradTol ?? 0;
+  const changeTol = options.changeTol ?? 0;
   const maxLs = options.maxLineSearch ?? 25;
+  const maxEvals = options.maxEvaluations ?? Math.ceil(1.25 * options.maxIterations) + 25;
   if (!Number.isInteger(options.maxIterations) || options.maxIterations < 0) fail('config', `L-BFGS iterations must be a whole number ≥ 0, got ${options.maxIterations}`);
   const n = x0.length;
   let x = Float64Array.from(x0);
@@ -68,7 +71,7 @@ export function minimizeLbfgs(fg: Objective, x0: Float64Array, options: LbfgsOpt
   let stopReason: MinimizeResult['stopReason'] = 'max-iterations';
   let iter = 0;
   for (; iter < options.maxIterations; iter++) {
-    if (maxAbs(g) < gradTol) {
+    if (maxAbs(g) <= gradTol) {
       stopReason = 'converged';
       break;
     }
@@ -114,7 +117,7 @@ export function minimizeLbfgs(fg: Objective, x0: Float64Array, options: LbfgsOpt
     let xNew = x;
     let fNew = f;
     let gNew = g;
-    for (let ls = 0; ls < maxLs; ls++) {
+    for (let ls = 0; ls < maxLs && evaluations < maxEvals; ls++) {
       const cand = new Float64Array(n);
       for (let k = 0; k < n; k++) cand[k] = x[k]! + t * d[k]!;
       const r = fg(cand);
@@ -129,7 +132,7 @@ export function minimizeLbfgs(fg: Objective, x0: Float64Array, options: LbfgsOpt
       t *= 0.5;
     }
     if (!accepted) {
-      stopReason = 'line-search';
+      stopReason = evaluations >= maxEvals ? 'max-iterations' : 'line-search';
       break;
     }
     const s = new Float64Array(n);
@@ -139,7 +142,8 @@ export function minimizeLbfgs(fg: Objective, x0: Float64Array, options: LbfgsOpt
       y[k] = gNew[k]! - g[k]!;
     }
     const sy = dot(s, y);
-    if (sy > 1e-10 * Math.max(1, dot(y, y))) {
+    // Keep the pair only with positive curvature (relative test: the objective's scale is arbitrary).
+    if (sy > 1e-10 * Math.sqrt(dot(s, s) * dot(y, y))) {
       if (S.length === m) {
         S.shift();
         Y.shift();
@@ -154,7 +158,7 @@ export function minimizeLbfgs(fg: Objective, x0: Float64Array, options: LbfgsOpt
     f = fNew;
     g = gNew;
     trace.push(f);
-    if (change < changeTol) {
+    if (changeTol > 0 && change <= changeTol * Math.abs(f)) {
       iter++;
       stopReason = 'converged';
       break;

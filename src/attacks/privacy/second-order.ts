@@ -1,22 +1,25 @@
 /**
  * Second-order gradients for gradient-matching attacks (DLG/iDLG): the attack differentiates a
  * loss that itself contains ∂ℓ/∂θ, so every op on the path of the *first* backward pass needs a
- * gradient of its own. tfjs 4.22 nests tapes (a gradient computed inside `tf.grad` is recorded on
- * the outer tape), and most ops used by dense/conv nets qualify: MatMul, Add, Mul, Sigmoid
- * (grad y·(1−y) on the saved output), Tanh, Relu (Step; its second derivative is 0 almost
- * everywhere), Reshape, Sum, LogSoftmax (custom gradient written in differentiable ops),
- * Conv2D's input gradient (Conv2DBackpropInput has a registered gradient).
+ * gradient that tfjs 4.22 can differentiate again. tfjs nests tapes (a gradient computed inside
+ * `tf.grad` is recorded on the outer tape), but three things break on the way (all measured):
  *
- * Missing in tfjs-core 4.22 (measured, "gradient function not found for …"):
- *  - Conv2DBackpropFilter — registered here (below);
- *  - MaxPoolGrad, and Equal (used by Max's gradient, hence by `tf.max`/`tf.logSumExp`): models or
- *    losses that use them cannot be attacked by gradient matching; use strided convolutions
- *    instead of pooling (as DLG's LeNet does) and `tf.logSoftmax` for the loss.
+ *  1. Ops whose registered gradient uses their saved *output* (Sigmoid, Tanh, Exp, …) lose the
+ *     second-order term through that output: the engine records the clone that saves the output
+ *     *before* the op that produces it, so the outer backward pass reaches the clone after it has
+ *     already passed the producing op (∂/∂x of x·exp(wx) came out as exp(wx), the x·w·exp(wx)
+ *     term missing). `sigmoid2`, `tanh2` and `exp2` below save their *input* instead and
+ *     recompute the derivative from it, which the tape orders correctly.
+ *  2. customGrad ops (tfjs-layers' fused Dense, logSoftmax, softmaxCrossEntropy) save clones of
+ *     values computed in their untaped forward function — constants to a second differentiation.
+ *     gradients.ts therefore replays the model from primitive ops.
+ *  3. Missing gradients: Conv2DBackpropFilter (registered below); MaxPoolGrad and AvgPoolGrad
+ *     (no fix: use strided convolutions, as DLG's LeNet does); Equal, used by Max's gradient.
  *
  * Conv2DBackpropFilter(x, dy) = ∂⟨dy, conv(x, W)⟩/∂W is bilinear in (x, dy) and satisfies
  * ⟨G, BF(x, dy)⟩ = ⟨dy, conv(x, G)⟩, hence for an upstream gradient G (filter-shaped):
  *   ∂/∂dy = conv(x, G)        ∂/∂x = conv2dTranspose(dy, G) (= Conv2DBackpropInput(x.shape, dy, G)).
- * Checked against finite differences in test/leakage/second-order.test.ts.
+ * All of it is checked against finite differences in test/leakage/second-order.test.ts.
  */
 import { tf } from '../../model/backend.js';
 import { fail } from '../../core/errors.js';
@@ -48,3 +51,25 @@ export function ensureSecondOrderGradients(): void {
     },
   });
 }
+
+/** An elementwise op whose gradient is recomputed from its saved input (see 1. above). */
+function viaInput(forward: (x: tf.Tensor) => tf.Tensor, derivative: (x: tf.Tensor) => tf.Tensor): (x: tf.Tensor) => tf.Tensor {
+  const op = tf.customGrad((...args: (tf.Tensor | tf.GradSaveFunc)[]) => {
+    const [x, save] = args as [tf.Tensor, tf.GradSaveFunc];
+    save([x]);
+    return { value: forward(x), gradFunc: (dy: tf.Tensor, saved: tf.Tensor[]) => tf.mul(dy, derivative(saved[0]!)) };
+  });
+  return (x) => op(x) as tf.Tensor;
+}
+
+/** σ(x), twice differentiable through tfjs's tape. */
+export const sigmoid2 = viaInput(tf.sigmoid, (x) => {
+  const s = tf.sigmoid(x);
+  return tf.mul(s, tf.sub(1, s));
+});
+
+/** tanh(x), twice differentiable through tfjs's tape. */
+export const tanh2 = viaInput(tf.tanh, (x) => tf.sub(1, tf.square(tf.tanh(x))));
+
+/** exp(x), twice differentiable through tfjs's tape. */
+export const exp2 = viaInput(tf.exp, tf.exp);

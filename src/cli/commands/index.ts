@@ -8,7 +8,8 @@ import { register as matrix } from './matrix.js';
 import { register as serve } from './serve.js';
 import { register as join } from './join.js';
 import { register as models } from './models.js';
+import { register as attack } from './attack.js';
 
 export type RegisterCommand = (program: Command) => void;
 
-export const commands: RegisterCommand[] = [simulate, privacy, pki, audit, serve, join, models, matrix];
+export const commands: RegisterCommand[] = [simulate, privacy, pki, audit, serve, join, models, matrix, attack];
