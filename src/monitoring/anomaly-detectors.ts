@@ -26,6 +26,16 @@ function subjectOf(c: ContributionSignals): { subject: string; members?: readonl
   return c.members ? { subject: c.id, members: c.members } : { subject: c.id };
 }
 
+/**
+ * Did the contribution reach the candidate? A finding about one the aggregator discarded (robust
+ * rule, reputation exclusion) still counts against its participant, but not against the candidate.
+ */
+function aggregated(c: ContributionSignals): { aggregated: boolean } {
+  return { aggregated: c.accepted !== false && (c.aggregatorWeight ?? 1) > 0 };
+}
+
+const discardedNote = (c: ContributionSignals): string => (aggregated(c).aggregated ? '' : ' (the aggregator discarded it)');
+
 /** Updates much larger than the round's others, or than the contributor's own past ones. */
 export function normOutliers(s: RoundSignals, cfg: DetectorConfig): Finding[] {
   if (s.contributions.length < 3) return [];
@@ -39,10 +49,11 @@ export function normOutliers(s: RoundSignals, cfg: DetectorConfig): Finding[] {
     return [{
       type: 'norm-outlier', severity: extreme ? 'critical' : 'warning', round: s.round, subject,
       message: `update norm ${c.norm.toPrecision(3)} is ${(c.norm / (medianNorm || 1)).toFixed(1)}× the round's median` +
-        (c.historyRatio !== undefined ? ` and ${c.historyRatio.toFixed(1)}× its own usual` : ''),
+        (c.historyRatio !== undefined ? ` and ${c.historyRatio.toFixed(1)}× its own usual` : '') + discardedNote(c),
       evidence: {
         norm: r4(c.norm), normZ: r4(c.normZ), medianNorm: r4(medianNorm), threshold: cfg.normZ,
         ...(c.historyRatio !== undefined ? { historyRatio: r4(c.historyRatio), historyThreshold: cfg.historyRatio } : {}),
+        ...aggregated(c),
         ...(members ? { members } : {}),
       },
     }];
@@ -60,10 +71,11 @@ export function directionFlips(s: RoundSignals, cfg: DetectorConfig): Finding[] 
     const what = [vsCentre ? `the round's robust centre (cosine ${c.cosineToCentre.toFixed(2)})` : '', vsHistory ? `its own recent updates (cosine ${c.cosineToHistory!.toFixed(2)})` : ''].filter(Boolean).join(' and ');
     return [{
       type: 'direction-flip', severity: vsCentre && vsHistory ? 'critical' : 'warning', round: s.round, subject,
-      message: `update points against ${what}`,
+      message: `update points against ${what}${discardedNote(c)}`,
       evidence: {
         cosineToCentre: r4(c.cosineToCentre), cosineToAggregate: r4(c.cosineToAggregate), threshold: cfg.flipCosine,
         ...(c.cosineToHistory !== undefined ? { cosineToHistory: r4(c.cosineToHistory) } : {}),
+        ...aggregated(c),
         ...(members ? { members } : {}),
       },
     }];
@@ -79,8 +91,8 @@ export function centreOutliers(s: RoundSignals, cfg: DetectorConfig): Finding[] 
     const { subject, members } = subjectOf(c);
     return [{
       type: 'centre-outlier', severity: 'warning', round: s.round, subject,
-      message: `update is ${(c.distanceToCentre / (medianDistance || 1)).toFixed(1)}× as far from the round's robust centre as the median update`,
-      evidence: { distance: r4(c.distanceToCentre), centreZ: r4(c.centreZ), medianDistance: r4(medianDistance), threshold: cfg.centreZ, ...(members ? { members } : {}) },
+      message: `update is ${(c.distanceToCentre / (medianDistance || 1)).toFixed(1)}× as far from the round's robust centre as the median update${discardedNote(c)}`,
+      evidence: { distance: r4(c.distanceToCentre), centreZ: r4(c.centreZ), medianDistance: r4(medianDistance), threshold: cfg.centreZ, ...aggregated(c), ...(members ? { members } : {}) },
     }];
   });
 }

@@ -64,9 +64,10 @@ export function runProbes(setup: ProbeSetup, view: RoundView): ProbeOutcome {
     for (const target of result.flagged) {
       const c = result.perClass.find((p) => p.target === target)!;
       const attribution = attributeTrigger(setup, view, target, stampTrigger(otherClasses(nc.data, target), result.triggers.get(target)!), nc.config.attributionMargin);
-      // Critical (blocks the gate by default) when a contribution of this round carries the
-      // trigger, or when the outlier is extreme; otherwise a warning to investigate.
-      const critical = attribution.findings.length > 0 || c.anomalyIndex > nc.config.criticalIndex;
+      // Critical (blocks the gate by default) only when an update of this round carries the
+      // trigger: an outlier alone is also what a naturally easy class looks like (measured false
+      // alarms in docs/monitoring.md); it is a warning to investigate.
+      const critical = attribution.findings.length > 0;
       findings.push({
         type: 'backdoor-suspected', severity: critical ? 'critical' : 'warning', round: view.round, subject: `class ${target}`,
         message: `Neural Cleanse: class ${target} is reachable with a trigger of mask L1 ${c.maskL1.toFixed(1)} against a median of ${result.medianL1.toFixed(1)} (anomaly index ${c.anomalyIndex.toFixed(2)} > ${nc.config.threshold})` +

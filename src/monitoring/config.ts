@@ -72,12 +72,13 @@ export const neuralCleanseConfigSchema = z.strictObject({
   threshold: z.number().positive().default(2),
   checkEvery: z.number().int().min(1).default(10),
   classes: z.array(z.number().int().min(0)).min(3, 'list at least 3 classes (an outlier needs others to stand out from)').optional(),
-  /** A contribution whose removal lowers the reversed trigger's success by more than this carries it (`backdoor-contributor`). */
+  /**
+   * A contribution whose removal lowers the reversed trigger's success by more than this carries it
+   * (`backdoor-contributor`); only then is the flagged class critical (blocks the gate by default).
+   */
   attributionMargin: unit.default(0.2),
-  /** A flagged class is critical when a contribution carries its trigger, or when its anomaly index exceeds this. */
-  criticalIndex: z.number().positive().default(3.5),
-}).refine((c) => c.checkEvery <= c.steps, { message: 'checkEvery must not exceed steps (the trigger is checked every checkEvery steps)', path: ['checkEvery'] })
-  .refine((c) => c.criticalIndex >= c.threshold, { message: 'criticalIndex must be at least threshold', path: ['criticalIndex'] });
+
+}).refine((c) => c.checkEvery <= c.steps, { message: 'checkEvery must not exceed steps (the trigger is checked every checkEvery steps)', path: ['checkEvery'] });
 
 export const activationClusteringConfigSchema = z.strictObject({
   ...probeCommon,

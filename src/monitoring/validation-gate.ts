@@ -43,6 +43,8 @@ export function gateDecision(
   });
   const blocking = new Set(cfg.blockOn);
   for (const f of candidate.findings) {
+    // A finding about an update the aggregator discarded says nothing against this candidate.
+    if (f.evidence.aggregated === false) continue;
     if (blocking.has(f.type) && (f.severity === 'critical' || (cfg.blockSeverity === 'warning' && f.severity === 'warning'))) reasons.push(`${f.type}${f.subject ? ` (${f.subject})` : ''}: ${f.message}`);
   }
   return { promote: reasons.length === 0, reasons };

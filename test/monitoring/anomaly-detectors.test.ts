@@ -45,6 +45,9 @@ describe('anomaly detectors', () => {
     const found = normOutliers(signalsOf(cs), cfg);
     expect(found.map((f) => [f.subject, f.severity])).toEqual([['p4', 'critical']]);
     expect(found[0]!.evidence.normZ as number).toBeGreaterThan(cfg.normZ);
+    expect(found[0]!.evidence.aggregated).toBe(true);
+    const discarded = normOutliers(signalsOf(cs, { diagnostics: cs.map((c) => ({ id: c.id, accepted: c.id !== 'p4', weight: c.id !== 'p4' ? 1 / 9 : 0 })) }), cfg);
+    expect(discarded[0]!.evidence.aggregated).toBe(false);
 
     // history: p1 is steady for 3 rounds, then everyone sends 10× their usual norm (only history can tell)
     const history = new ContributionHistory();

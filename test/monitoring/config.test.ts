@@ -33,7 +33,6 @@ describe('monitoring config', () => {
     expect(bad({ probes: { neuralCleanse: { stepz: 10 } } })).toMatch(/monitoring\.probes\.neuralCleanse: Unrecognized key: "stepz"/);
     expect(bad({ probes: { neuralCleanse: { samples: 5 } } })).toMatch(/monitoring\.probes\.neuralCleanse\.samples: .*>=10/);
     expect(bad({ probes: { neuralCleanse: { threshold: -1 } } })).toMatch(/monitoring\.probes\.neuralCleanse\.threshold/);
-    expect(bad({ probes: { neuralCleanse: { threshold: 4, criticalIndex: 3 } } })).toMatch(/criticalIndex: criticalIndex must be at least threshold/);
     expect(bad({ probes: { activationClustering: { maxRelativeSize: 0.7 } } })).toMatch(/monitoring\.probes\.activationClustering\.maxRelativeSize: .*<=0\.5/);
     expect(bad({ probes: { activationClustering: { minRelativeSize: 0.4, maxRelativeSize: 0.3 } } })).toMatch(/minRelativeSize: minRelativeSize must be below maxRelativeSize/);
     expect(bad({ probes: { activationClustering: { groupBy: 'cluster' } } })).toMatch(/groupBy: .*"label"\|"prediction"/);

@@ -34,6 +34,9 @@ describe('validation gate decision', () => {
     expect(gateDecision({ round: 5, evaluation: ev(0.9), findings: [finding('backdoor-suspected', 'warning')] }, promoted, { ...cfg, blockSeverity: 'warning' }).promote).toBe(false);
     expect(gateDecision({ round: 5, evaluation: ev(0.9), findings: [finding('norm-outlier', 'critical')] }, promoted, cfg).promote).toBe(true);
     expect(gateDecision({ round: 5, evaluation: ev(0.9), findings: [finding('norm-outlier', 'critical')] }, promoted, { ...cfg, blockOn: ['norm-outlier'] }).promote).toBe(false);
+    // …unless the update it is about never reached the candidate
+    const discarded: Finding = { ...finding('norm-outlier', 'critical'), evidence: { aggregated: false } };
+    expect(gateDecision({ round: 5, evaluation: ev(0.9), findings: [discarded] }, promoted, { ...cfg, blockOn: ['norm-outlier'] }).promote).toBe(true);
   });
 
   it('fails closed on a non-finite evaluation, lists every reason, and promotes anything when disabled', () => {
