@@ -17,6 +17,9 @@ import { TARGET, trainFixture } from '../../test/monitoring/backdoor-fixtures.js
 const which = process.argv[2] ?? 'all';
 const seeds = Number(process.argv[3] ?? 3);
 const probe = { neuralCleanse: {} };
+// Set FEDSEC_MEASURE_LOGS=<dir> to keep each run's monitoring.jsonl (per-round signals, for
+// re-evaluating detector thresholds offline).
+const logDir = process.env.FEDSEC_MEASURE_LOGS;
 const quietLog = { log: { to: 'off' } };
 const backdoorAttack = { malicious: { count: 1 }, attack: { name: 'backdoor', targetLabel: TARGET } };
 
@@ -35,7 +38,9 @@ function summarise(rounds: readonly RoundRecord[]): Record<string, unknown> {
 
 async function simulate(label: string, seed: number, input: Record<string, unknown>): Promise<RoundRecord[]> {
   const t0 = performance.now();
-  const result = await runSimulation(parseSimulationConfig({ seed, ...input }));
+  const monitoring = input.monitoring as { alerts?: object } | undefined;
+  const withLog = logDir && monitoring ? { ...input, monitoring: { ...monitoring, alerts: { ...monitoring.alerts, log: { to: 'file', path: `${logDir}/${label.replace(/\W+/g, '-')}-${seed}.jsonl` } } } } : input;
+  const result = await runSimulation(parseSimulationConfig({ seed, ...withLog }));
   const final = result.rounds.find((r) => r.round === result.finalRound)?.evaluation ?? result.initial;
   console.log(JSON.stringify({ label, seed, seconds: Math.round((performance.now() - t0) / 1000), finalRound: result.finalRound, finalAccuracy: final.accuracy, finalAsr: final.extra?.attackSuccessRate, ...summarise(result.rounds) }));
   return [...result.rounds];

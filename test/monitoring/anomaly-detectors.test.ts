@@ -82,8 +82,10 @@ describe('anomaly detectors', () => {
     const targetNorm = Math.hypot(...cs[5]!.update);
     const oddNorm = Math.hypot(...odd);
     cs[5] = { ...cs[5]!, update: scale(odd, (1.6 * targetNorm) / oddNorm) };
-    const found = centreOutliers(signalsOf(cs), cfg);
+    // z ≈ 10 here: above the textbook 3.5, below the default 15 (calibrated on non-IID MNIST runs)
+    const found = centreOutliers(signalsOf(cs), { ...cfg, centreZ: 3.5 });
     expect(found.map((f) => f.subject)).toEqual(['p6']);
+    expect(centreOutliers(signalsOf(honest(10, 'c')), { ...cfg, centreZ: 3.5 })).toEqual([]);
   });
 
   it('sybil-cluster: near-identical copies form one cluster; distinct honest updates do not', () => {

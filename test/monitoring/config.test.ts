@@ -19,7 +19,7 @@ describe('monitoring config', () => {
   it('monitoring: {} turns on detectors, reputation, the gate and the log with documented defaults', () => {
     const cfg = parseSimulationConfig({ monitoring: {} }).monitoring!;
     expect(cfg.gate).toMatchObject({ enabled: true, accuracyTolerance: 0.02, classDropLimit: 0.2, continueFrom: 'promoted', blockOn: ['backdoor-suspected', 'backdoor-contributor'] });
-    expect(cfg.detectors.normZ).toBe(3.5);
+    expect(cfg.detectors.normZ).toBe(8);
     expect(cfg.probes).toEqual({});
     expect(cfg.alerts.log.to).toBe('file');
     expect(cfg.registry.store).toBe('promoted');
