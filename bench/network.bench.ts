@@ -29,7 +29,7 @@ function option(args: string[], key: string): string | undefined {
 
 const echo = (id: string): ParticipantHandler => ({
   id,
-  handle: async (_kind, req) => ({ participantId: id, round: req.round, delta: req.params, numSamples: 1, metrics: { loss: 0, trainMs: 0 } }),
+  handle: async (_kind, req) => ({ participantId: id, round: (req as TrainRequest).round, delta: (req as TrainRequest).params, numSamples: 1, metrics: { loss: 0, trainMs: 0 } }),
 });
 
 async function roundMs(transport: ParticipantTransport, ids: readonly string[], d: number, rounds: number): Promise<number> {

@@ -15,6 +15,7 @@ import { modelSpecSchema } from '../model/zoo.js';
 import { dpConfigSchema } from '../privacy/config.js';
 import { attackSectionSchema } from '../attacks/config.js';
 import { monitoringConfigSchema } from '../monitoring/config.js';
+import { secureAggregationConfigSchema } from '../secure/simulation-config.js';
 
 export const datasetSchema = z.discriminatedUnion('kind', [
   z.object({ kind: z.literal('mnist') }).strict(),
@@ -68,6 +69,8 @@ export const simulationConfigSchema = z.object({
   attack: attackSectionSchema.optional(),
   /** Monitoring, validation gate, backdoor probes, model registry, alerts; see docs/monitoring.md. */
   monitoring: monitoringConfigSchema.optional(),
+  /** SecAgg+ secure aggregation (optionally bucketed for robust aggregators); see docs/secure-aggregation.md. */
+  secureAggregation: secureAggregationConfigSchema.optional(),
   runtime: z.object({
     backend: z.enum(['auto', 'tensorflow', 'wasm', 'cpu']).default('auto'),
     /** Worker threads training simulated participants; 0 trains in the main thread. */

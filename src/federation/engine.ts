@@ -276,8 +276,9 @@ export class RoundEngine {
         timings: { collectMs: tCollected - t0, aggregateMs: 0, evaluateMs: 0, totalMs: performance.now() - t0 },
       },
     });
-    if (contributions.length < o.minParticipants) {
-      return skip(`only ${contributions.length} usable update(s), server.minParticipants is ${o.minParticipants}; model unchanged`);
+    const usable = participantsBehind(contributions);
+    if (usable < o.minParticipants) {
+      return skip(`only ${usable} usable update(s), server.minParticipants is ${o.minParticipants}; model unchanged`);
     }
 
     const intercepted = o.interceptor ? await o.interceptor.intercept(round, contributions) : contributions;
@@ -292,7 +293,7 @@ export class RoundEngine {
     }
     const totalSamples = intercepted.reduce((s, c) => s + c.weight, 0);
     const aggregate = o.serverChain
-      ? await o.serverChain.apply(result.aggregate, { round, actor: 'coordinator', numSamples: totalSamples, contributors: intercepted.length })
+      ? await o.serverChain.apply(result.aggregate, { round, actor: 'coordinator', numSamples: totalSamples, contributors: participantsBehind(intercepted) })
       : result.aggregate;
     const candidate = Float32Array.from(params);
     axpyInPlace(candidate, o.serverLearningRate, aggregate);
@@ -317,6 +318,11 @@ export class RoundEngine {
       },
     };
   }
+}
+
+/** Participants behind the contributions: a secure-aggregation sum stands for all its members. */
+function participantsBehind(contributions: readonly Contribution[]): number {
+  return contributions.reduce((n, c) => n + (c.members?.length ?? 1), 0);
 }
 
 /** Ask every sampled participant to train; keep the valid replies, record why others failed. */

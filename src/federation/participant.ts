@@ -8,7 +8,8 @@ import { SeededRng } from '../core/rng.js';
 import { firstNonFinite, sub } from '../core/vector.js';
 import type { Dataset } from '../data/dataset.js';
 import type { LocalModel } from '../model/local-model.js';
-import type { ParticipantHandler, PrivacyReplyMetrics, ProtocolMap, RequestKind, TrainReply, TrainRequest } from './protocol.js';
+import { isSecAggKind, SecAggParticipantDriver, type SecAggParticipantPolicy } from '../secure/participant-driver.js';
+import type { ParticipantHandler, PrivacyReplyMetrics, ProtocolCall, ProtocolMap, RequestKind, TrainReply, TrainRequest } from './protocol.js';
 import type { UpdateStage } from './stages.js';
 
 /** Replaces `LocalModel.train` for a participant (e.g. DP-SGD); may refuse a round by throwing. */
@@ -25,22 +26,30 @@ export interface ParticipantOptions {
   readonly clientChain?: UpdateStage;
   /** Local training other than `model.train` (e.g. DP-SGD). */
   readonly trainer?: LocalTrainer;
+  /** Take part in secure aggregation (secagg-* requests) under this policy; refused without one. */
+  readonly secureAggregation?: SecAggParticipantPolicy;
 }
 
 export class Participant implements ParticipantHandler {
   readonly id: string;
+  private secure: SecAggParticipantDriver | undefined;
 
   constructor(private readonly options: ParticipantOptions) {
     this.id = options.id;
   }
 
   async handle<K extends RequestKind>(kind: K, request: ProtocolMap[K]['request']): Promise<ProtocolMap[K]['reply']> {
-    switch (kind) {
-      case 'train':
-        return this.train(request);
-      default:
-        return fail('protocol', `participant ${this.id} does not handle "${String(kind)}" requests`);
-    }
+    const call = { kind, request } as ProtocolCall;
+    if (call.kind === 'train') return (await this.train(call.request)) as ProtocolMap[K]['reply'];
+    if (isSecAggKind(call.kind)) return (await this.secureAggregation().handle(call)) as ProtocolMap[K]['reply'];
+    return fail('protocol', `participant ${this.id} does not handle "${String(kind)}" requests`);
+  }
+
+  /** The per-round SecAgg state lives here, so it persists between a round's requests. */
+  private secureAggregation(): SecAggParticipantDriver {
+    const policy = this.options.secureAggregation ?? fail('protocol', `participant ${this.id} is not configured for secure aggregation`);
+    this.secure ??= new SecAggParticipantDriver(this.id, policy, (request) => this.train(request));
+    return this.secure;
   }
 
   private async train(request: TrainRequest): Promise<TrainReply> {

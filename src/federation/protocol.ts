@@ -3,6 +3,7 @@
  * (in-process workers for simulation, mTLS gRPC for deployment) only moves them.
  */
 import type { Vector } from '../core/vector.js';
+import type { SecAggProtocol } from '../secure/transport-messages.js';
 
 export interface LocalTrainingConfig {
   readonly epochs: number;
@@ -41,11 +42,14 @@ export interface TrainReply {
 }
 
 /** Map from request kind to its request and reply types; transports are generic over it. */
-export interface ProtocolMap {
+export interface ProtocolMap extends SecAggProtocol {
   train: { request: TrainRequest; reply: TrainReply };
 }
 
 export type RequestKind = keyof ProtocolMap;
+
+/** A request with its kind, as one value a switch can narrow. */
+export type ProtocolCall = { [K in RequestKind]: { readonly kind: K; readonly request: ProtocolMap[K]['request'] } }[RequestKind];
 
 /** What a participant runs: the same object behind every transport. */
 export interface ParticipantHandler {

@@ -10,6 +10,7 @@ import { privacyServerFeature } from '../privacy/server-feature.js';
 import { attackServerFeature } from '../attacks/server-feature.js';
 import { rootReferenceServerFeature } from '../aggregation/root-reference.js';
 import { monitoringServerFeature } from '../monitoring/server-feature.js';
+import { secureAggregationServerFeature } from '../secure/server-feature.js';
 import type { EngineOptions } from './engine.js';
 import type { FederationData } from './simulation-setup.js';
 
@@ -35,7 +36,8 @@ export interface ServerFeature {
 export type ServerFeatureFactory = (ctx: ServerFeatureContext) => ServerFeature | undefined;
 
 /** Factories in pipeline order; each returns undefined when its config section is off. */
-export const serverFeatureFactories: ServerFeatureFactory[] = [privacyServerFeature, monitoringServerFeature, attackServerFeature, rootReferenceServerFeature];
+// Secure aggregation after privacy: it collects over privacy's transport with privacy's (uniform) weights.
+export const serverFeatureFactories: ServerFeatureFactory[] = [privacyServerFeature, secureAggregationServerFeature, monitoringServerFeature, attackServerFeature, rootReferenceServerFeature];
 
 export function serverFeaturesFor(ctx: ServerFeatureContext): ServerFeature[] {
   return serverFeatureFactories.flatMap((make) => make(ctx) ?? []);

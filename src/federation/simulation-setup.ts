@@ -14,6 +14,7 @@ import { LocalModel } from '../model/local-model.js';
 import { Participant } from './participant.js';
 import { clientChainFor, clientDataFor, clientTrainerFor } from './client-pipeline.js';
 import { holdOutRootSet } from '../aggregation/root-reference.js';
+import { participantPolicyFor } from '../secure/simulation-config.js';
 
 export interface FederationData {
   readonly train: Dataset;
@@ -56,12 +57,13 @@ export function loadFederationData(config: SimulationConfig): FederationData {
 export async function buildSimulatedParticipants(config: SimulationConfig, ids: readonly string[]): Promise<Participant[]> {
   const data = loadFederationData(config);
   const model = await LocalModel.create(config.model, data.train.featureShape, data.train.numClasses, config.seed);
+  const secureAggregation = config.secureAggregation ? participantPolicyFor(config) : undefined;
   return ids.map((id) => {
     const k = data.participantIds.indexOf(id);
     if (k < 0) throw new Error(`unknown simulated participant ${id}`);
     const own = subset(data.train, data.partitions[k]!, `${data.train.name}:${id}`);
     const clientChain = clientChainFor(config, id);
     const trainer = clientTrainerFor(config, id);
-    return new Participant({ id, model, data: clientDataFor(config, id, own), ...(clientChain ? { clientChain } : {}), ...(trainer ? { trainer } : {}) });
+    return new Participant({ id, model, data: clientDataFor(config, id, own), ...(clientChain ? { clientChain } : {}), ...(trainer ? { trainer } : {}), ...(secureAggregation ? { secureAggregation } : {}) });
   });
 }

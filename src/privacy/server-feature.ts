@@ -28,6 +28,7 @@ import type { EngineOptions, RoundGuard, RoundRecord } from '../federation/engin
 import type { ProtocolMap, RequestKind, TrainRequest } from '../federation/protocol.js';
 import type { ServerFeature, ServerFeatureContext } from '../federation/server-pipeline.js';
 import { chain } from '../federation/stages.js';
+import { fixedDenominatorStage } from '../secure/distributed-noise.js';
 import type { ParticipantTransport, RequestOptions } from '../transport/types.js';
 import { AdaptiveClipping } from './adaptive-clipping.js';
 import { PrivacyBudget } from './budget.js';
@@ -137,11 +138,15 @@ function dpFedAvgFeature(ctx: ServerFeatureContext, dp: DpConfig): ServerFeature
       return { epsilon: budget.spent(), ...(adaptive ? { clipNorm: usedClip } : {}) };
     },
   };
-  const noise = centralGaussianNoiseStage({
-    noiseMultiplier: adaptive ? adaptive.updateNoiseMultiplier : resolved.noiseMultiplier,
-    clipNorm: clipNow,
-    expectedParticipants: m,
-  });
+  // With secure aggregation's distributed noise the participants add it (secure/simulation-config.ts
+  // splits the same z·C over them); only the fixed denominator is left to apply here.
+  const noise = config.secureAggregation?.distributedNoise
+    ? fixedDenominatorStage(m)
+    : centralGaussianNoiseStage({
+        noiseMultiplier: adaptive ? adaptive.updateNoiseMultiplier : resolved.noiseMultiplier,
+        clipNorm: clipNow,
+        expectedParticipants: m,
+      });
 
   return {
     name: 'privacy',

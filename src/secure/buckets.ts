@@ -32,6 +32,12 @@ export interface BucketParameters {
   readonly degree?: (bucketSize: number) => number;
   /** Threshold for a degree (default: ⌊k/2⌋ + 1). */
   readonly threshold?: (degree: number) => number;
+  /**
+   * The order in which the sorted ids are dealt into buckets. Default: a shuffle by the session's
+   * public coin (checkable by every participant); a simulation passes a seeded shuffle so runs
+   * are reproducible.
+   */
+  readonly order?: (sortedIds: readonly string[]) => readonly string[];
 }
 
 /**
@@ -44,8 +50,14 @@ export function planBuckets(base: SecAggConfigInput, bucketSize: number, params:
   const n = roster.length;
   const count = Math.floor(n / bucketSize);
   if (count < 1) fail('config', `${n} participants cannot fill one bucket of ${bucketSize}`, `use a bucket size ≤ ${n}`);
-  const coin = PublicCoin.forSession(base.sessionId, base.round, roster, 'buckets');
-  const order = coin.shuffle([...roster]);
+  let order: typeof roster;
+  if (params.order) {
+    const byId = new Map(roster.map((p) => [p.id, p]));
+    order = params.order(roster.map((p) => p.id)).map((id) => byId.get(id) ?? fail('internal', `bucket order names unknown participant ${id}`));
+    if (order.length !== n || new Set(order).size !== n) fail('internal', 'bucket order must be a permutation of the roster');
+  } else {
+    order = PublicCoin.forSession(base.sessionId, base.round, roster, 'buckets').shuffle([...roster]);
+  }
   const groups = Array.from({ length: count }, () => [] as (typeof roster)[number][]);
   order.forEach((p, i) => groups[i % count]!.push(p));
   return groups.map((members, bucket) => {

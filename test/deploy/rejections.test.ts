@@ -82,7 +82,7 @@ beforeAll(async () => {
       layout: model.layout,
       handler: {
         id: 'alice',
-        handle: async (_kind, req) => ({ participantId: 'alice', round: req.round, delta: new Float32Array(dim).fill(0.001), numSamples: 10, metrics: { loss: 0.5, trainMs: 1 } }),
+        handle: async (_kind, req) => ({ participantId: 'alice', round: (req as TrainRequest).round, delta: new Float32Array(dim).fill(0.001), numSamples: 10, metrics: { loss: 0.5, trainMs: 1 } }),
       },
     }),
   });

@@ -235,7 +235,9 @@ export class NetworkTransport implements ParticipantTransport {
     if (kind !== 'train') fail('protocol', `the network transport does not carry "${String(kind)}" requests`);
     const grace = Math.min(options?.timeoutMs ?? Infinity, this.options.limits.reconnectGraceMs);
     const session = this.live.get(participantId) ?? (await this.waitFor(participantId, grace));
-    const reply = await session.requestTrain(request, this.payloadFor(request), options?.timeoutMs);
+    // Only train requests travel over the network so far (checked above).
+    const train = request as TrainRequest;
+    const reply = await session.requestTrain(train, this.payloadFor(train), options?.timeoutMs);
     return reply as ProtocolMap[K]['reply'];
   }
 
