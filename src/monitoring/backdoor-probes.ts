@@ -1,8 +1,9 @@
 /**
  * Backdoor probes run by the coordinator on each candidate model, on its small clean validation
  * set: Neural Cleanse (and, for a flagged class, which contributions carry its trigger), and
- * activation clustering. Results become findings (`backdoor-suspected`, which the gate blocks on by
- * default, and `backdoor-contributor`) and per-version summaries for the model registry.
+ * activation clustering. Results become findings (`backdoor-suspected` and `backdoor-contributor`,
+ * which the gate blocks on by default when critical; `poisoned-data-suspected`) and per-version
+ * summaries for the model registry.
  */
 import { SeededRng } from '../core/rng.js';
 import type { Dataset } from '../data/dataset.js';
@@ -96,9 +97,11 @@ export function runProbes(setup: ProbeSetup, view: RoundView): ProbeOutcome {
       perClass: result.perClass.map((c) => ({ class: c.target, size: c.size, relativeSize: r4(c.relativeSize), silhouette: r4(c.silhouette), flagged: c.flagged })),
     });
     for (const c of flagged) {
+      // About the data as much as the model (the examples that split off may be poisoned ones in
+      // the coordinator's own set), and without attribution: a warning, blocking only if asked.
       findings.push({
-        type: 'backdoor-suspected', severity: 'critical', round: view.round, subject: `class ${c.target}`,
-        message: `activation clustering: ${c.smallClusterSize} of ${c.size} class-${c.target} examples form a separate cluster (relative size ${(c.relativeSize * 100).toFixed(0)}%, silhouette ${c.silhouette.toFixed(2)})`,
+        type: 'poisoned-data-suspected', severity: 'warning', round: view.round, subject: `class ${c.target}`,
+        message: `activation clustering: ${c.smallClusterSize} of ${c.size} class-${c.target} validation examples form a separate cluster in the candidate's penultimate layer (relative size ${(c.relativeSize * 100).toFixed(0)}%, silhouette ${c.silhouette.toFixed(2)})`,
         evidence: { probe: 'activation-clustering', class: c.target, relativeSize: r4(c.relativeSize), silhouette: r4(c.silhouette), threshold: ac.config.minSilhouette, suspects: c.suspects.length },
       });
     }

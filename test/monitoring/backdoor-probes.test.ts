@@ -2,6 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { subset } from '../../src/data/dataset.js';
 import { LocalModel } from '../../src/model/local-model.js';
 import { activationClustering } from '../../src/monitoring/activation-clustering.js';
+import { runProbes } from '../../src/monitoring/backdoor-probes.js';
 import { activationClusteringConfigSchema, neuralCleanseConfigSchema } from '../../src/monitoring/config.js';
 import { neuralCleanse, stampTrigger, targetRate } from '../../src/monitoring/neural-cleanse.js';
 import { TARGET, trainFixture } from './backdoor-fixtures.js';
@@ -54,6 +55,20 @@ describe('activation clustering', () => {
     const stamped = (i: number): boolean => f.train.x[i * 784 + 23 * 28 + 23] === 1 && f.train.x[i * 784 + 26 * 28 + 26] === 1;
     const hits = t.suspects.filter(stamped).length;
     expect(hits / t.suspects.length).toBeGreaterThan(0.8);
+    f.model.dispose();
+  });
+
+  it("run by the coordinator, a flag becomes a poisoned-data-suspected warning with the probe's summary", async () => {
+    const f = await trainFixture(true, 1, 64, 0.03);
+    const params = f.model.getParams();
+    const evaluation = { loss: 0.3, accuracy: 0.9, perClassAccuracy: [] };
+    const out = runProbes(
+      { model: f.model, seed: 1, serverLearningRate: 1, activationClustering: { config: activationClusteringConfigSchema.parse({}), data: f.train } },
+      { round: 1, contributions: [], aggregation: { aggregate: new Float32Array(params.length), diagnostics: [] }, applied: new Float32Array(params.length), candidate: params, evaluation, promoted: { round: 0, evaluation } },
+    );
+    expect(out.findings).toMatchObject([{ type: 'poisoned-data-suspected', severity: 'warning', subject: `class ${TARGET}` }]);
+    expect(out.summaries).toMatchObject([{ probe: 'activation-clustering', flaggedClasses: [TARGET], threshold: 0.25 }]);
+    expect(out.extra['ac.flaggedClasses']).toBe(1);
     f.model.dispose();
   });
 
