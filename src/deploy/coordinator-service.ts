@@ -11,15 +11,17 @@ import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { AuditLog } from '../audit/audit-log.js';
 import { createAggregator } from '../aggregation/registry.js';
+import { holdOutRootSet } from '../aggregation/root-reference.js';
 import { fail } from '../core/errors.js';
 import { deserializeParams, sameLayout, serializeParams, type ParamLayout } from '../core/params.js';
 import type { Vector } from '../core/vector.js';
 import type { Dataset } from '../data/dataset.js';
 import { RoundEngine, type EngineOptions, type Evaluation, type RoundObserver, type RoundRecord } from '../federation/engine.js';
-import { serverFeaturesFor } from '../federation/server-pipeline.js';
+import { serverFeaturesFor, type ServerFeatureContext } from '../federation/server-pipeline.js';
 import { loadSplit } from '../federation/simulation-setup.js';
 import { initRuntime } from '../model/backend.js';
 import { LocalModel } from '../model/local-model.js';
+import { writeFileAtomic } from '../store/atomic-file.js';
 import { CoordinatorStore } from '../store/coordinator-store.js';
 import { NetworkTransport, type NetworkEvents, type RejectionEvent } from '../transport/network/network-transport.js';
 import { AdmissionPolicy } from './admission.js';
@@ -235,6 +237,12 @@ export class CoordinatorService {
       this.log.info('run.already-complete', { rounds: f.rounds, lastCommittedRound: this.state.lastCommitted });
       return { ...base, startRound, alreadyComplete: true, completed: [], finalRound: this.state.lastCommitted };
     }
+    if (f.attack !== undefined) {
+      fail('config', 'the attack: section simulates adversaries inside the coordinator; it has no place in a deployment', 'remove attack: from the coordinator config (red-team a deployment with a misbehaving participant instead)');
+    }
+    if (f.secureAggregation !== undefined) {
+      fail('config', 'secure aggregation does not run over the network transport yet (it carries train requests only)', 'remove secureAggregation: from the coordinator config, or run it with `fedsec simulate`');
+    }
     if (f.privacy !== undefined && startRound > 1) {
       fail('precondition', `resuming at round ${startRound} with privacy enabled is not supported: the privacy accountant's state is not persisted, so ε would be under-reported`, 'start over with an empty deploy.store, or remove the privacy section knowingly');
     }
@@ -244,7 +252,14 @@ export class CoordinatorService {
     this.log.info('coordinator.ready', { connected });
 
     const { model, data } = this;
-    const ctx = { config: f, data: { train: data.train, test: data.test, partitions: [], participantIds: this.transport.participants() }, model };
+    // FLTrust's clean root set comes from the coordinator's own training split.
+    const root = f.server.rootSamples === undefined ? undefined : holdOutRootSet(data.train, [], f.server.rootSamples, f.seed).root;
+    const ctx: ServerFeatureContext = {
+      config: f,
+      data: { train: data.train, test: data.test, partitions: [], participantIds: this.transport.participants(), ...(root ? { root } : {}) },
+      model,
+      outDir: join(d.store, 'features'),
+    };
     const features = serverFeaturesFor(ctx);
     const evaluate = (params: Vector): Evaluation => {
       model.setParams(params);
@@ -285,6 +300,15 @@ export class CoordinatorService {
     options = { ...options, initialParams: current };
     options = { ...options, gate: recorder.gate(options.gate), observers: [recorder, ...(options.observers ?? []), telemetry(this.log, this.m)] };
     const result = await new RoundEngine(options).run();
+    const sections: Record<string, unknown> = {};
+    for (const feature of features) {
+      const section = await feature.finish?.();
+      if (section) sections[feature.name] = section;
+    }
+    if (Object.keys(sections).length > 0) {
+      mkdirSync(ctx.outDir ?? d.store, { recursive: true });
+      writeFileAtomic(join(ctx.outDir ?? d.store, 'features.json'), `${JSON.stringify(sections, null, 2)}\n`);
+    }
     const message = result.stopped
       ? `training stopped before round ${result.stopped.round}: ${result.stopped.reason}`
       : `training finished after round ${f.rounds}; the model of round ${result.finalRound} is the result`;

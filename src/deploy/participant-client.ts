@@ -7,7 +7,7 @@
 import { createPrivateKey, createPublicKey, randomInt, X509Certificate, type KeyObject } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { fail, FedsecError } from '../core/errors.js';
-import { clientChainFor, clientDataFor } from '../federation/client-pipeline.js';
+import { clientChainFor, clientDataFor, clientTrainerFor } from '../federation/client-pipeline.js';
 import { Participant } from '../federation/participant.js';
 import { initRuntime } from '../model/backend.js';
 import { LocalModel } from '../model/local-model.js';
@@ -85,7 +85,11 @@ export async function runParticipant(config: ParticipantConfig, log: Logger): Pr
       cached = { key, model: await LocalModel.create(spec, welcome.featureShape, welcome.numClasses, 0) };
     }
     const clientChain = clientChainFor(config.pipeline, creds.name);
-    const participant = new Participant({ id: creds.name, model: cached.model, data: clientDataFor(config.pipeline, creds.name, local), ...(clientChain ? { clientChain } : {}) });
+    const trainer = clientTrainerFor(config.pipeline, creds.name);
+    const participant = new Participant({
+      id: creds.name, model: cached.model, data: clientDataFor(config.pipeline, creds.name, local),
+      ...(clientChain ? { clientChain } : {}), ...(trainer ? { trainer } : {}),
+    });
     return { handler: participant, layout: cached.model.layout };
   };
 

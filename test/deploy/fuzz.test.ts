@@ -232,7 +232,7 @@ describe('fuzzing the coordinator session state machine', () => {
           expectHonest(fate.reply);
         }
       }),
-      { numRuns: 2000, seed: 20_251_124 },
+      { numRuns: 1500, seed: 20_251_124 },
     );
     const clean = runSession([{ kind: 'honest' }, { kind: 'honest' }, { kind: 'honest' }, { kind: 'honest' }]);
     expect(clean.ended).toBeUndefined();
@@ -261,7 +261,7 @@ describe('fuzzing the running coordinator over mTLS', () => {
     const creds = credsOf(pki, 'mallory');
     const dim = deserializeParams(service.store.readModel(1)).layout.size;
     const training = { epochs: 1, batchSize: 32, learningRate: 0.1, optimizer: 'sgd' as const };
-    const plans = fc.sample(fc.array(action, { minLength: 1, maxLength: 6 }), { numRuns: 40, seed: 7 });
+    const plans = fc.sample(fc.array(action, { minLength: 1, maxLength: 6 }), { numRuns: 30, seed: 7 });
     let messages = 0;
     let round = 0;
     const outcomes: Record<string, number> = {};

@@ -248,3 +248,58 @@ describe('crash recovery: kill -9 mid-round', () => {
     expect(tampered.stdout.join('\n')).toMatch(new RegExp(`FAILED at seq ${target + 1} .*hash-mismatch`));
   });
 });
+
+// FEDSEC_LONG_TESTS=1: a larger federation (10 participants, MLP, label skew, 10 rounds) with a
+// kill -9 in the middle — minutes, not seconds, so not part of the default suite.
+describe.runIf(process.env.FEDSEC_LONG_TESTS === '1')('long run: 10 participants, 10 rounds, one crash', () => {
+  it('reaches MNIST-level accuracy across a coordinator crash', { timeout: 900_000 }, async () => {
+    const names = Array.from({ length: 10 }, (_, i) => `long${i}`);
+    const pki = join(root, 'pki-long');
+    await makePki(pki, names.map((name, i) => ({ name, org: `Long Org ${i}` })));
+    const port = await freePort();
+    const config = join(root, 'long.yaml');
+    writeFileSync(config, `
+seed: 5
+dataset: { kind: mnist }
+model: { kind: mlp, hidden: [64] }
+rounds: 10
+training: { epochs: 1, batchSize: 32, learningRate: 0.1, optimizer: sgd }
+server: { minParticipants: 8, timeoutMs: 300000 }
+deploy:
+  listen: { host: 127.0.0.1, port: ${port} }
+  tls: { ca: pki-long/ca.crt, crl: pki-long/crl.pem, cert: pki-long/coordinator.crt, key: pki-long/coordinator.key }
+  store: long-state
+  admission: { allow: [${names.join(', ')}] }
+  wait: { participants: 10, timeoutMs: 300000 }
+`);
+    const first = fedsec('long-coordinator-1', ['serve', '--config', config]);
+    await first.when((e) => e.event === 'coordinator.listening', 300_000);
+    const participants = names.map((name, i) => {
+      const path = join(root, `${name}.yaml`);
+      writeFileSync(path, `
+coordinator: { address: 127.0.0.1:${port}, serverName: localhost }
+tls: { ca: pki-long/ca.crt, cert: pki-long/participants/${name}.crt, key: pki-long/participants/${name}.key }
+data: { dataset: { kind: mnist }, partition: { index: ${i}, of: 10, kind: dirichlet, alpha: 0.5, seed: 5 } }
+reconnect: { initialDelayMs: 200, maxDelayMs: 2000 }
+`);
+      return fedsec(name, ['join', '--config', path]);
+    });
+    await first.when((e) => e.event === 'round.started' && e.round === 6, 600_000);
+    first.child.kill('SIGKILL');
+    await first.exited;
+    const second = fedsec('long-coordinator-2', ['serve', '--config', config]);
+    expect(await second.exited).toBe(0);
+    expect((await Promise.all(participants.map((p) => p.exited))).every((c) => c === 0)).toBe(true);
+    const store = CoordinatorStore.open(join(root, 'long-state'), { readonly: true });
+    try {
+      const rounds = store.rounds();
+      expect(rounds.filter((r) => r.status === 'committed').map((r) => r.round)).toEqual([1, 2, 3, 4, 5, 6, 7, 8, 9, 10]);
+      expect(rounds.at(-1)?.metrics.accuracy ?? 0).toBeGreaterThan(0.85);
+      console.log(`long run: accuracy by round ${rounds.map((r) => `${((r.metrics.accuracy ?? 0) * 100).toFixed(1)}%`).join(', ')}`);
+    } finally {
+      store.close();
+    }
+    const verify = fedsec('verify', ['audit', 'verify', '--log', join(root, 'long-state', 'audit.jsonl'), '--store', join(root, 'long-state')]);
+    expect(await verify.exited).toBe(0);
+  });
+});

@@ -435,3 +435,16 @@ describe('after all refusals', () => {
     expect(logs.some((l) => JSON.parse(l).event === 'message.rejected')).toBe(true);
   });
 });
+
+describe('configurations a deployment refuses', () => {
+  it('secure aggregation (not carried over the network yet) fails closed before round 1', async () => {
+    const config = coordinatorConfig(root, { store: 'state-secagg' }, { secureAggregation: {} });
+    const other = await CoordinatorService.start(config, jsonLogger(() => undefined));
+    try {
+      await expect(other.run()).rejects.toThrow(/secure aggregation does not run over the network transport yet/);
+      expect(other.store.rounds()).toEqual([]);
+    } finally {
+      await other.stop();
+    }
+  });
+});

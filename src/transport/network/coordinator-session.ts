@@ -251,9 +251,10 @@ export class CoordinatorSession {
       throw new SessionRejected('wrong-shape', `update has ${r.payloadBytes / 4} values (${r.payloadBytes} bytes), the model has ${this.ctx.model.dim} parameters (${task.expectedBytes} bytes)`, ctx);
     }
     if (r.numSamples < 1) throw new SessionRejected('invalid-reply', `sample count ${r.numSamples} is not positive`, ctx);
-    for (const [name, v] of [['loss', r.loss], ['trainMs', r.trainMs], ['clippedNorm', r.clippedNorm], ['preClipNorm', r.preClipNorm]] as const) {
+    for (const [name, v] of [['loss', r.loss], ['trainMs', r.trainMs], ['clippedNorm', r.clippedNorm], ['preClipNorm', r.preClipNorm], ['epsilon', r.epsilon]] as const) {
       if (v !== undefined && !Number.isFinite(v)) throw new SessionRejected('non-finite', `reported ${name} is ${v}`, ctx);
     }
+    if (r.epsilon !== undefined && r.epsilon < 0) throw new SessionRejected('invalid-reply', `reported ε ${r.epsilon} is negative`, ctx);
     task.header = r;
     task.assembler = new PayloadAssembler(r.payloadBytes, r.payloadSha256, this.ctx.limits.chunkBytes, `task ${task.id} (round ${task.round})`);
   }
@@ -278,6 +279,8 @@ export class CoordinatorSession {
         trainMs: header.trainMs,
         ...(header.clippedNorm === undefined ? {} : { clippedNorm: header.clippedNorm }),
         ...(header.preClipNorm === undefined ? {} : { preClipNorm: header.preClipNorm }),
+        ...(header.withinClip === undefined ? {} : { withinClip: header.withinClip }),
+        ...(header.epsilon === undefined ? {} : { epsilon: header.epsilon }),
       },
     });
   }
@@ -343,6 +346,7 @@ export class CoordinatorSession {
           seed: request.seed,
           payloadBytes: payload.bytes.length,
           payloadSha256: payload.sha256,
+          ...(request.clipNorm === undefined ? {} : { clipNorm: request.clipNorm }),
         },
       },
       ...splitPayload(payload.bytes, this.ctx.limits.chunkBytes).map((data, index): CoordinatorMessage => ({ body: 'chunk', chunk: { taskId: id, index, data } })),

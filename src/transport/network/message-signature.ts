@@ -37,7 +37,7 @@ function f64(x: number): string {
 }
 const optionalF64 = (x: number | undefined): string | null => (x === undefined ? null : f64(x));
 
-function signedFields(m: ParticipantBody): Record<string, string | number | null> {
+function signedFields(m: ParticipantBody): Record<string, string | number | boolean | null> {
   switch (m.body) {
     case 'hello':
       return {
@@ -53,6 +53,7 @@ function signedFields(m: ParticipantBody): Record<string, string | number | null
         taskId: r.taskId, round: r.round, stage: r.stage, numSamples: r.numSamples,
         loss: f64(r.loss), trainMs: f64(r.trainMs), clippedNorm: optionalF64(r.clippedNorm), preClipNorm: optionalF64(r.preClipNorm),
         payloadBytes: r.payloadBytes, payloadSha256: hex(r.payloadSha256),
+        withinClip: r.withinClip ?? null, epsilon: optionalF64(r.epsilon),
       };
     }
     case 'chunk':

@@ -104,6 +104,7 @@ class ParticipantAgent {
   private tasks = 0;
   private rejection: string | undefined;
   private localFailure: string | undefined;
+  private training = false;
 
   constructor(private readonly options: AgentOptions) {
     this.conn = new CoordinatorConnection(options.connection);
@@ -121,8 +122,15 @@ class ParticipantAgent {
         else this.handle(first.message);
       } else return this.ended(first.code, first.details);
       for (;;) {
-        const item = await this.conn.next();
-        if (item.kind === 'end') return this.ended(item.code, item.details);
+        // Idle watchdog: the coordinator pings idle sessions every heartbeatMs, so silence for three
+        // intervals means a dead peer or a half-open connection: reconnect rather than wait forever.
+        const idleLimit = this.welcome ? 3 * this.welcome.heartbeatMs : undefined;
+        const item = await this.conn.next(idleLimit);
+        if (item.kind === 'end') {
+          if (this.conn.isEnded) return this.ended(item.code, item.details);
+          if (this.training) continue; // our own training kept us from reading; not the coordinator's silence
+          return this.ended(status.UNAVAILABLE, `no message from the coordinator for ${idleLimit} ms (it pings idle sessions every ${this.welcome?.heartbeatMs} ms); reconnecting`);
+        }
         this.handle(item.message);
       }
     } finally {
@@ -132,7 +140,8 @@ class ParticipantAgent {
 
   private ended(code: status, details: string): SessionOutcome {
     if (this.localFailure !== undefined) return { kind: 'failed', message: this.localFailure, tasks: this.tasks };
-    if (this.finished !== undefined && code === status.OK) return { kind: 'finished', message: this.finished, tasks: this.tasks };
+    // Once the coordinator said training is over, how the stream then ends does not matter.
+    if (this.finished !== undefined) return { kind: 'finished', message: this.finished, tasks: this.tasks };
     const text = this.rejection && !details.includes(this.rejection) ? `${details} (${this.rejection})` : details;
     return { kind: 'ended', code, details: text, admitted: this.welcome !== undefined, permanent: isPermanentStatus(code), tasks: this.tasks };
   }
@@ -229,6 +238,15 @@ class ParticipantAgent {
   }
 
   private async train(t: TaskStart, payload: Buffer): Promise<void> {
+    this.training = true;
+    try {
+      await this.trainAndReply(t, payload);
+    } finally {
+      this.training = false;
+    }
+  }
+
+  private async trainAndReply(t: TaskStart, payload: Buffer): Promise<void> {
     const fields = { taskId: t.taskId, round: t.round };
     let reply: TrainReply;
     try {
@@ -238,7 +256,7 @@ class ParticipantAgent {
         fail('shape', `the global model's layout (${layout.size} parameters in ${layout.entries.length} tensors) differs from this participant's model (${trainer.layout.size} in ${trainer.layout.entries.length})`, 'use the model the coordinator announces (remove `model:` from participant.yaml) or the same model file');
       }
       const training = { ...t.training, ...(t.training.momentum === undefined ? {} : { momentum: t.training.momentum }) };
-      reply = await trainer.handler.handle('train', { round: t.round, params: values, training, seed: t.seed });
+      reply = await trainer.handler.handle('train', { round: t.round, params: values, training, seed: t.seed, ...(t.clipNorm === undefined ? {} : { clipNorm: t.clipNorm }) });
     } catch (err) {
       const message = err instanceof Error ? err.message : String(err);
       this.emit('task.failed', { ...fields, message });
@@ -263,6 +281,8 @@ class ParticipantAgent {
         trainMs: reply.metrics.trainMs,
         ...(reply.metrics.clippedNorm === undefined ? {} : { clippedNorm: reply.metrics.clippedNorm }),
         ...(reply.metrics.preClipNorm === undefined ? {} : { preClipNorm: reply.metrics.preClipNorm }),
+        ...(reply.metrics.withinClip === undefined ? {} : { withinClip: reply.metrics.withinClip }),
+        ...(reply.metrics.epsilon === undefined ? {} : { epsilon: reply.metrics.epsilon }),
         payloadBytes: bytes.length,
         payloadSha256: sha256(bytes),
       },
