@@ -82,7 +82,12 @@ beforeAll(async () => {
       layout: model.layout,
       handler: {
         id: 'alice',
-        handle: async (_kind, req) => ({ participantId: 'alice', round: (req as TrainRequest).round, delta: new Float32Array(dim).fill(0.001), numSamples: 10, metrics: { loss: 0.5, trainMs: 1 } }),
+        handle: async (_kind, req) => {
+          const r = req as TrainRequest;
+          // DP fields cross the wire: the clip bound down, the within-clip bit and ε back.
+          const dp = r.clipNorm === undefined ? {} : { withinClip: r.clipNorm > 1, epsilon: r.clipNorm / 4 };
+          return { participantId: 'alice', round: r.round, delta: new Float32Array(dim).fill(0.001), numSamples: 10, metrics: { loss: 0.5, trainMs: 1, ...dp } };
+        },
       },
     }),
   });
@@ -178,6 +183,16 @@ describe('connection refusals (certificate checked before any message is read)',
     expect(end.details).toMatch(/^expired: certificate expired at /);
     expect(auditEntry('participant.rejected', 'expired')).toBeDefined();
     await stillServing();
+  });
+});
+
+describe('what crosses the wire', () => {
+  it('the client-level DP clip bound goes down; the within-clip bit and ε come back', async () => {
+    const reply = await service.transport.request('alice', 'train', { ...trainRequest(++round), clipNorm: 2 }, { timeoutMs: 15_000 });
+    expect(reply.metrics).toMatchObject({ loss: 0.5, withinClip: true, epsilon: 0.5 });
+    const plain = await request('alice', ++round);
+    expect(plain.metrics.withinClip).toBeUndefined();
+    expect(plain.metrics.epsilon).toBeUndefined();
   });
 });
 
