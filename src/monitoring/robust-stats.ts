@@ -4,6 +4,7 @@
  */
 import { fail } from '../core/errors.js';
 import type { Vector } from '../core/vector.js';
+import { medianRule, reduceColumns } from '../aggregation/coordinate-wise.js';
 
 /** 1/Φ⁻¹(3/4): scales the MAD to estimate σ for normal data (Wang et al. 2019 use it as well). */
 export const MAD_TO_SIGMA = 1.4826;
@@ -43,14 +44,6 @@ export function coordinateMedian(vectors: readonly Vector[]): Vector {
   if (vectors.length === 0) fail('precondition', 'the coordinate-wise median needs at least one vector');
   const dim = vectors[0]!.length;
   for (const [k, v] of vectors.entries()) if (v.length !== dim) fail('shape', `vector ${k} has length ${v.length}, expected ${dim}`);
-  const n = vectors.length;
-  const column = new Float64Array(n);
-  const out = new Float32Array(dim);
-  const mid = n >> 1;
-  for (let i = 0; i < dim; i++) {
-    for (let k = 0; k < n; k++) column[k] = vectors[k]![i]!;
-    column.sort();
-    out[i] = n % 2 === 1 ? column[mid]! : (column[mid - 1]! + column[mid]!) / 2;
-  }
-  return out;
+  // The aggregation module's blocked quickselect (the Median aggregator's own kernel).
+  return reduceColumns(vectors, dim, medianRule).aggregate;
 }

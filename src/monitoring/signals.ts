@@ -9,7 +9,8 @@
  */
 import { SeededRng } from '../core/rng.js';
 import type { Vector } from '../core/vector.js';
-import { cosineSimilarity, dot, l2Norm } from '../core/vector.js';
+import { cosineSimilarity } from '../core/vector.js';
+import { gramMatrix } from '../aggregation/pairwise-distances.js';
 import type { ContributionDiagnostic, Contribution } from '../aggregation/types.js';
 import type { Evaluation } from '../federation/engine.js';
 import { coordinateMedian, median, robustZ } from './robust-stats.js';
@@ -149,7 +150,9 @@ export interface SignalInput {
 export function computeSignals(input: SignalInput, history: ContributionHistory, minHistory: number): RoundSignals {
   const cs = input.contributions;
   const n = cs.length;
-  const norms = cs.map((c) => l2Norm(c.update));
+  // One blocked Gram matrix gives every norm and pairwise cosine (the O(n²·d) part of a round).
+  const gram = n > 0 ? gramMatrix(cs.map((c) => c.update)) : new Float64Array(0);
+  const norms = cs.map((_, k) => Math.sqrt(Math.max(0, gram[k * n + k]!)));
   const centre = n > 0 ? coordinateMedian(cs.map((c) => c.update)) : new Float32Array(input.aggregate.length);
   const distances = cs.map((c) => {
     let s = 0;
@@ -166,7 +169,7 @@ export function computeSignals(input: SignalInput, history: ContributionHistory,
     pairwiseCosine[a * n + a] = 1;
     for (let b = a + 1; b < n; b++) {
       const denom = norms[a]! * norms[b]!;
-      const c = denom > 0 ? dot(cs[a]!.update, cs[b]!.update) / denom : 0;
+      const c = denom > 0 ? Math.max(-1, Math.min(1, gram[a * n + b]! / denom)) : 0;
       pairwiseCosine[a * n + b] = c;
       pairwiseCosine[b * n + a] = c;
     }
