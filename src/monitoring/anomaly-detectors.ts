@@ -45,9 +45,12 @@ export function normOutliers(s: RoundSignals, cfg: DetectorConfig): Finding[] {
     const byHistory = c.historyRatio !== undefined && c.historyRatio > cfg.historyRatio;
     if (!byRound && !byHistory) return [];
     const extreme = c.normZ > 3 * cfg.normZ || (c.historyRatio ?? 0) > 3 * cfg.historyRatio;
+    // A contributor that is always this large (e.g. the one with the most data, hence the most
+    // local steps) and is as large as usual is recorded, not alerted on — unless it is extreme.
+    const asUsual = !extreme && !byHistory && c.historyRatio !== undefined && c.historyRatio < 1.5;
     const { subject, members } = subjectOf(c);
     return [{
-      type: 'norm-outlier', severity: extreme ? 'critical' : 'warning', round: s.round, subject,
+      type: 'norm-outlier', severity: extreme ? 'critical' : asUsual ? 'info' : 'warning', round: s.round, subject,
       message: `update norm ${c.norm.toPrecision(3)} is ${(c.norm / (medianNorm || 1)).toFixed(1)}× the round's median` +
         (c.historyRatio !== undefined ? ` and ${c.historyRatio.toFixed(1)}× its own usual` : '') + discardedNote(c),
       evidence: {

@@ -56,6 +56,26 @@ describe('anomaly detectors', () => {
     const s = signalsOf(big, { history, round: 4 });
     expect(s.contributions.every((c) => c.historyRatio! > 5)).toBe(true);
     expect(normOutliers(s, cfg).map((f) => f.subject)).toEqual(['p1', 'p2', 'p3', 'p4', 'p5']);
+
+  });
+
+  it('norm-outlier severity: critical when extreme, info for a contributor that is always this large', () => {
+    const severity = (normZ: number, historyRatio?: number): string[] => {
+      const c = (id: string, z: number, ratio?: number) => ({ id, norm: 1 + z, normZ: z, ...(ratio !== undefined ? { historyRatio: ratio } : {}), cosineToAggregate: 0.9, cosineToCentre: 0.9, distanceToCentre: 1, centreZ: 0 });
+      const ev = evaluation(0.9);
+      const s: RoundSignals = {
+        round: 1, contributions: [c('x', normZ, historyRatio), c('y', 0), c('z', 0.5)], pairwiseCosine: new Float64Array(9),
+        evaluation: ev, baseline: ev, baselineRound: 0, change: { accuracy: 0, loss: 0, perClassAccuracy: [] },
+      };
+      return normOutliers(s, cfg).map((f) => f.severity);
+    };
+    expect(severity(10)).toEqual(['warning']); // no history yet
+    expect(severity(10, 1.1)).toEqual(['info']); // always this large
+    expect(severity(10, 2)).toEqual(['warning']); // larger than its usual
+    expect(severity(30, 1)).toEqual(['critical']); // extreme whatever its history
+    expect(severity(2, 6)).toEqual(['warning']); // ordinary in the round, 6× its own usual
+    expect(severity(2, 16)).toEqual(['critical']);
+    expect(severity(7, 1)).toEqual([]);
   });
 
   it('direction-flip: a sign-flipped update; and a participant turning against its own past', () => {
