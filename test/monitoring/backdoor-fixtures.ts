@@ -2,16 +2,17 @@
  * Tiny real models for the probe tests: an MLP trained for a few epochs on 1,500 MNIST digits,
  * clean or with the red team's pixel backdoor (10% of the examples stamped and relabelled).
  */
-import { backdoor } from '../../src/attacks/backdoor.js';
+import { backdoor, type Trigger } from '../../src/attacks/backdoor.js';
 import { SeededRng } from '../../src/core/rng.js';
 import type { Dataset } from '../../src/data/dataset.js';
 import { subset } from '../../src/data/dataset.js';
 import { loadMnist } from '../../src/data/mnist.js';
 import { initRuntime } from '../../src/model/backend.js';
 import { LocalModel } from '../../src/model/local-model.js';
-import { TRIGGER } from './attack-harness.js';
 
 export const TARGET = 7;
+/** The red team's default trigger: a white 4×4 square one pixel from the bottom-right corner. */
+export const TRIGGER: Trigger = { size: 4, position: 'bottom-right', margin: 1, value: 1 };
 
 export interface Fixture {
   readonly model: LocalModel;

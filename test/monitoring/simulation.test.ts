@@ -8,7 +8,6 @@ import { deserializeParams } from '../../src/core/params.js';
 import { runSimulation } from '../../src/federation/simulation.js';
 import { loadRegistry } from '../../src/monitoring/model-registry.js';
 import { renderSimulationReport, writeSimulationOutputs } from '../../src/report/simulation-report.js';
-import { withBackdoor, withScaling } from './attack-harness.js';
 
 const small = {
   participants: 4,
@@ -38,10 +37,13 @@ describe('monitoring in a simulation', () => {
   it('a scaling attack raises accuracy-drop within its round; the gate rejects that candidate and training goes on from the promoted model', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'fedsec-mon-'));
     const alerts = join(dir, 'alerts.jsonl');
-    const config = parseSimulationConfig({ ...small, monitoring: { alerts: { file: { path: alerts } } } });
+    const config = parseSimulationConfig({
+      ...small,
+      attack: { malicious: { ids: ['p1'] }, startRound: 2, endRound: 2, attack: { name: 'scaling', factor: 200 } },
+      monitoring: { alerts: { file: { path: alerts } } },
+    });
     const seen: { round: number; alertsAtRoundEnd: string }[] = [];
-    const result = await withScaling({ attackers: ['p1'], factor: 200, rounds: [2] }, () =>
-      runSimulation(config, [{ onRoundEnd: (r) => seen.push({ round: r.round, alertsAtRoundEnd: existsSync(alerts) ? readFileSync(alerts, 'utf8') : '' }) }], { outDir: dir }));
+    const result = await runSimulation(config, [{ onRoundEnd: (r) => seen.push({ round: r.round, alertsAtRoundEnd: existsSync(alerts) ? readFileSync(alerts, 'utf8') : '' }) }], { outDir: dir });
     const [r1, r2, r3] = result.rounds;
     expect(r1!.promoted).toBe(true);
     const drop = r2!.findings.find((f) => f.type === 'accuracy-drop');
@@ -89,13 +91,14 @@ describe('monitoring in a simulation', () => {
       ...small,
       rounds: 2,
       model: { kind: 'mlp', hidden: [32] },
+      attack: { malicious: { ids: ['p1'] }, attack: { name: 'backdoor', targetLabel: 7, poisonFraction: 0.5, boost: 4 } },
       monitoring: { alerts: { log: { to: 'off' } }, probes: { neuralCleanse: { samples: 100, steps: 80 } } },
     });
-    const result = await withBackdoor({ attackers: ['p1'], target: 7, poisonFraction: 0.5, boost: 4 }, () => runSimulation(config));
+    const result = await runSimulation(config);
     const rejected = result.rounds.filter((r) => !r.promoted);
     expect(rejected.length).toBeGreaterThan(0);
     for (const r of rejected) {
-      expect(r.evaluation.extra?.['backdoor.asr']).toBeGreaterThan(0.5);
+      expect(r.evaluation.extra?.attackSuccessRate).toBeGreaterThan(0.5);
       expect(r.findings.some((f) => f.type === 'backdoor-suspected' && f.subject === 'class 7' && f.severity === 'critical')).toBe(true);
       expect(r.findings.filter((f) => f.type === 'backdoor-contributor').map((f) => f.subject)).toEqual(['p1']);
       expect(r.gateReasons.join('\n')).toMatch(/backdoor-suspected \(class 7\): Neural Cleanse/);
