@@ -12,6 +12,7 @@ import { findVersion, loadRegistry, readVersionBlob } from '../../monitoring/mod
 import { writeFileAtomic } from '../../store/atomic-file.js';
 import { formatTable } from '../progress.js';
 
+const truncate = (s: string, n: number): string => (s.length > n ? `${s.slice(0, n - 1)}…` : s);
 const pct = (v: number | null | undefined): string => (typeof v === 'number' ? `${(v * 100).toFixed(2)}%` : '—');
 
 function describe(v: ModelVersion): string {
@@ -51,7 +52,7 @@ export function register(program: Command): void {
         ['version', 'round', 'status', 'accuracy', 'sha256', 'stored', 'reasons'],
         registry.versions.map((v) => [
           String(v.version), String(v.round), v.status, pct(v.metrics.accuracy), v.sha256.slice(0, 12), v.blob ? 'yes' : 'no',
-          v.reasons.join('; ').slice(0, 80) || '—',
+          truncate(v.reasons.join('; '), 70) || '—',
         ]),
       )}\n`);
     });
