@@ -138,8 +138,10 @@ export function heatMap(opts: HeatMapOptions): string {
   const ch = opts.cellHeight ?? 26;
   const charW = 6.5;
   const left = 12 + Math.max(40, ...opts.rows.map((r) => r.length * charW));
-  const top = 40 + Math.max(30, ...opts.columns.map((c) => c.length * charW * 0.72));
-  const width = left + opts.columns.length * cw + 16;
+  // Column headers are rotated 40°: they rise by sin 40° and reach right by cos 40° of their length.
+  const longest = Math.max(0, ...opts.columns.map((c) => c.length * charW));
+  const top = 40 + Math.max(30, longest * 0.65);
+  const width = left + opts.columns.length * cw + Math.max(16, longest * 0.77 - cw / 2 + 8);
   const height = top + opts.rows.length * ch + 16;
   const finite = opts.values.flatMap((row) => row.filter((v): v is number => v !== undefined && Number.isFinite(v)));
   const lo = opts.min ?? (finite.length ? Math.min(...finite) : 0);
