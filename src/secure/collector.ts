@@ -114,6 +114,12 @@ export class SecAggCollector implements UpdateCollector {
       outcomes.set(outcome.id, outcome);
       ctx.onParticipantDone(outcome);
     };
+    // Too few sampled to ever release a sum: nobody trains (under DP-SGD training spends budget).
+    const hopeless = this.sessionProblem(sampled.length);
+    if (hopeless !== undefined) {
+      for (const id of sampled) settle({ id, ok: false, error: `secure aggregation not run: ${hopeless}` });
+      return { contributions: [], outcomes: sampled.map((id) => outcomes.get(id)!), extra: { secaggSurvivors: 0, secaggDropped: 0, secaggAbortedSessions: 1, secaggBytes: 0, secaggMs: 0, secaggCoordinatorMs: 0 } };
+    }
 
     // 1–2. Enrol newcomers, then train everyone sampled (concurrently; the transport spreads them).
     const trained: Trained[] = [];
@@ -192,6 +198,15 @@ export class SecAggCollector implements UpdateCollector {
     if (owner !== undefined && owner !== id) fail('auth', `${id} presented the identity key already enrolled by ${owner}`);
     this.owners.set(hex, id);
     this.identityKeys.set(id, new Uint8Array(reply.identityPublicKey));
+  }
+
+  /** Why n participants cannot form even one session (before anyone trains), if they cannot. */
+  private sessionProblem(n: number): string | undefined {
+    const { bucketSize } = this.options.config;
+    if (n < 3) return `only ${n} participant(s) sampled; a SecAgg session needs at least 3`;
+    if (bucketSize !== undefined && n < bucketSize) return `only ${n} participants sampled, fewer than one bucket of ${bucketSize}`;
+    const shape = sessionShape(this.options.config, bucketSize ?? n, this.options.minSurvivorsFloor ?? 0);
+    return 'problem' in shape ? shape.problem : undefined;
   }
 
   /** Participants that simulate a dropout this round, and from which stage. */

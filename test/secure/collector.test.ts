@@ -143,6 +143,25 @@ describe('SecAgg collector in the round engine', () => {
     expect(outcome.get('p1')!.error).toMatch(/^secure aggregation: dropped at masked-input .*aborted/);
   });
 
+  it('when the sampled participants cannot form a session, nobody trains and the round is skipped', async () => {
+    const names = ids(6);
+    const kinds: string[] = [];
+    const handlers = names.map((id) => {
+      const stub = new StubParticipant(id, update(id), 100);
+      const handle = stub.handle.bind(stub);
+      stub.handle = async (kind, request) => {
+        kinds.push(kind);
+        return handle(kind, request);
+      };
+      return stub;
+    });
+    const collector = new SecAggCollector({ config: secureAggregationConfigSchema.parse({}), clip: 1, seed: 1, minSurvivorsFloor: 7 });
+    const result = await new RoundEngine(engine(handlers, { collector })).run();
+    expect(kinds).toEqual([]);
+    expect(result.rounds[0]!.skipped).toMatch(/only 0 usable update/);
+    expect(byId(result).get('p1')!.error).toMatch(/secure aggregation not run: a session of 6 participants cannot reach minSurvivors = 7/);
+  });
+
   it('with buckets, the robust aggregator runs over bucket means and an aborted bucket is left out', async () => {
     const names = ids(9);
     const updates = names.map((id) => update(id));
