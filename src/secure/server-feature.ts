@@ -11,6 +11,7 @@
  * `distributedNoise` the participants add the noise and the privacy feature only divides by m.
  */
 import { createAggregator } from '../aggregation/registry.js';
+import { attackPlanFor } from '../attacks/plan.js';
 import { fail } from '../core/errors.js';
 import type { EngineOptions } from '../federation/engine.js';
 import type { ServerFeature, ServerFeatureContext } from '../federation/server-pipeline.js';
@@ -29,11 +30,14 @@ export function secureAggregationServerFeature(ctx: ServerFeatureContext): Serve
   const aggregation = config.aggregation.name;
   if (cfg.bucketSize === undefined && aggregation !== 'fedavg') {
     const min = createAggregator(config.aggregation).requirement?.(config.byzantine).min ?? 1;
-    const s = Math.floor(perRound / Math.max(1, min));
+    // Suggest a size that gives the aggregator what it needs, and at least 3 buckets to choose from.
+    const s = Math.floor(perRound / Math.max(3, min));
     fail(
       'config',
       `aggregation '${aggregation}' needs individual updates, but secure aggregation reveals only their sum`,
-      s >= 3 ? `set secureAggregation.bucketSize (at most ${s} for ${min} buckets of ${perRound} participants) so it runs over bucket means, or use aggregation fedavg` : 'use aggregation fedavg, or more participants per round so buckets of ≥ 3 can be formed',
+      s >= 3
+        ? `set secureAggregation.bucketSize, e.g. ${s} (${Math.floor(perRound / s)} buckets of the ${perRound} participants per round), so it runs over bucket means; or use aggregation fedavg`
+        : 'use aggregation fedavg, or more participants per round so buckets of ≥ 3 can be formed',
     );
   }
   if (cfg.bucketSize !== undefined) {
@@ -50,6 +54,14 @@ export function secureAggregationServerFeature(ctx: ServerFeatureContext): Serve
         fit >= 3 ? `use secureAggregation.bucketSize ≤ ${fit}` : `sample at least ${requirement.min * 3} participants per round, or lower byzantine`,
       );
     }
+  }
+  const attack = attackPlanFor(config);
+  if (attack?.site === 'adversary') {
+    fail(
+      'config',
+      `attack "${attack.attack.name}" rewrites individual updates on the way to the aggregator, but secure aggregation only reveals sums`,
+      'with secure aggregation use a data attack (label-flip, backdoor) or sign-flip/scaling/gaussian-noise with omniscient: false, which run on the participant',
+    );
   }
   if (config.privacy?.mode === 'client' && config.privacy.adaptiveClipping) {
     fail(

@@ -32,7 +32,7 @@ describe('secureAggregation config', () => {
   });
 
   it('refuses an aggregator that needs individual updates unless buckets are configured, and too few buckets for its f', () => {
-    expect(() => feature({ aggregation: { name: 'median' }, secureAggregation: {} })).toThrow(/aggregation 'median' needs individual updates.* set secureAggregation\.bucketSize \(at most 10/);
+    expect(() => feature({ aggregation: { name: 'median' }, secureAggregation: {} })).toThrow(/aggregation 'median' needs individual updates.* set secureAggregation\.bucketSize, e\.g\. 3 \(3 buckets of the 10 participants per round\)/);
     expect(() => feature({ aggregation: { name: 'krum' }, byzantine: 1, secureAggregation: { bucketSize: 3 } })).toThrow(/10 participants per round in buckets of ≥ 3 give 3 bucket\(s\), but krum with byzantine 1 needs .* — sample at least/);
     expect(() => feature({ participants: 20, aggregation: { name: 'krum' }, byzantine: 1, secureAggregation: { bucketSize: 5 } })).toThrow(/use secureAggregation\.bucketSize ≤ 4/);
     expect(() => feature({ aggregation: { name: 'bucketing', bucketSize: 2, inner: { name: 'median' } }, secureAggregation: { bucketSize: 3 } })).toThrow(/secureAggregation\.bucketSize already buckets/);
@@ -47,6 +47,8 @@ describe('secureAggregation config', () => {
     expect(() => small.configure!({ weighting: 'samples' } as never)).toThrow(/holds 800 samples, more than the 409 levels a 12-bit sum of 10 participants .* set secureAggregation\.maxWeight ≤ 409/);
     expect(() => small.configure!({ weighting: 'uniform' } as never)).not.toThrow();
     expect(() => feature({ participants: 2, secureAggregation: {} })).toThrow(/needs at least 3 participants, got 2/);
+    expect(() => feature({ attack: { malicious: { count: 2 }, omniscient: true, attack: { name: 'alie' } }, secureAggregation: {} })).toThrow(/attack "alie" rewrites individual updates .* omniscient: false, which run on the participant/);
+    expect(feature({ attack: { malicious: { count: 2 }, attack: { name: 'sign-flip' } }, secureAggregation: {} })?.name).toBe('secureAggregation');
   });
 
   it('derives session shapes: k capped at n − 1 and even n·k, t a strict majority, minSurvivors floor', () => {
