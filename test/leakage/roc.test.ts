@@ -1,7 +1,7 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { FedsecError } from '../../src/core/errors.js';
-import { aucFromCurve, rocCurve, rocSummary, thinCurve, tprAtFpr } from '../../src/attacks/privacy/roc.js';
+import { aucFromCurve, aucNullSd, rocCurve, rocSummary, thinCurve, tprAtFpr } from '../../src/attacks/privacy/roc.js';
 
 /** Mann–Whitney: P(score_member > score_non) + ½·P(tie), by brute force over all pairs. */
 function bruteAuc(scores: readonly number[], member: readonly boolean[]): number {
@@ -59,6 +59,18 @@ describe('ROC / AUC', () => {
     expect(s.positives).toBe(3);
     expect(s.negatives).toBe(100);
     expect(s.tprAt1PctFpr).toBe(1);
+  });
+
+  it('the null spread matches the spread of AUCs of random scores', () => {
+    let seed = 12345;
+    const next = (): number => ((seed = (seed * 16807) % 2147483647) / 2147483647);
+    const member = Array.from({ length: 300 }, (_, i) => i < 100);
+    const aucs = Array.from({ length: 400 }, () => auc(member.map(() => next()), member));
+    const mean = aucs.reduce((a, b) => a + b, 0) / aucs.length;
+    const sd = Math.sqrt(aucs.reduce((a, b) => a + (b - mean) ** 2, 0) / (aucs.length - 1));
+    expect(Math.abs(mean - 0.5)).toBeLessThan(0.01);
+    expect(sd / aucNullSd(100, 200)).toBeGreaterThan(0.85);
+    expect(sd / aucNullSd(100, 200)).toBeLessThan(1.15);
   });
 
   it('thinning keeps both ends', () => {

@@ -34,6 +34,8 @@ export const gradientLeakageSchema = z.object({
   learningRate: z.number().positive().max(100).default(0.1),
   batchSizes: z.array(z.number().int('batch sizes are whole numbers').min(1, 'batch sizes are 1…8').max(8, 'batch sizes are 1…8 (gradient inversion of larger batches is out of scope)')).min(1).default([1]),
   trials: z.number().int().min(1).max(100).default(4),
+  /** Observations for the label rule alone (cheap: no reconstruction); at least `trials` are used. */
+  labelTrials: z.number().int().min(0).max(1000).default(0),
   attacks: z.array(z.enum(['idlg', 'dlg', 'analytic'])).min(1).default(['idlg', 'dlg']),
   optimizer: optimizerSchema.default({ kind: 'lbfgs', iterations: 100 }),
   distance: z.enum(['l2', 'scaled-l2', 'cosine']).default('scaled-l2'),
@@ -78,6 +80,8 @@ export interface LeakageCell {
   readonly baselinePsnrMean: number;
   /** iDLG label rule on the observation (the same for every attack of a cell). */
   readonly labelAccuracy: number;
+  /** Observations behind labelAccuracy (max(trials, labelTrials)). */
+  readonly labelObservations: number;
   readonly meanSeconds: number;
   readonly noiseMultiplier?: number;
   readonly epsilon?: number;
@@ -225,6 +229,16 @@ export async function runGradientLeakage(cfg: GradientLeakageConfig, data: Leaka
             if (t === 0) images.push({ defence: defence.label, batchSize, attack, originals, reconstructions: s.matched, psnr: s.psnr });
           }
         }
+        // Extra observations for the label rule only (it costs one local step, not an optimisation).
+        for (let t = cfg.trials; t < cfg.labelTrials; t++) {
+          const trng = rng.fork('cell', defence.label, batchSize, t);
+          const idx = trng.fork('examples').sampleIndices(train.size, examples);
+          const batches = Array.from({ length: participants }, (_, k) => subset(train, idx.slice(k * batchSize, (k + 1) * batchSize), `participant-${k}`));
+          const init = inits[t % inits.length]!;
+          const obs = await observe(model, init, batches[0]!, batches.slice(1), defence, cfg.observation, cfg.learningRate, trng.fork('observe'));
+          model.setParams(init);
+          labelAccs.push(labelAccuracy(recoverBatchLabels(obs.gradient, model.layout, model.numClasses, examples), idx.map((i) => train.y[i]!)));
+        }
         const dp = defence.kind === 'client-dp' || defence.kind === 'dp-sgd' ? { noiseMultiplier: defence.noiseMultiplier, epsilon: defence.epsilon } : {};
         for (const attack of cfg.attacks) {
           const rs = perAttack.get(attack) ?? [];
@@ -247,6 +261,7 @@ export async function runGradientLeakage(cfg: GradientLeakageConfig, data: Leaka
             reidentification: meanOf(rs.flatMap((r) => r.reidentified.map((b) => (b ? 1 : 0)))),
             baselinePsnrMean: meanOf(rs.flatMap((r) => r.baselinePsnr)),
             labelAccuracy: meanOf(labelAccs),
+            labelObservations: labelAccs.length,
             meanSeconds: meanOf(rs.map((r) => r.ms / 1000)),
             ...dp,
             ...(skipped ? { skipped } : {}),

@@ -35,7 +35,7 @@ function gradientSection(g: GradientLeakageResult): string {
     c.skipped ? '' : `${f1(c.psnrMedian)} / ${f1(c.psnrMax)}`,
     c.skipped ? '' : f3(c.ssimMean),
     c.skipped ? '' : pct(c.reidentification),
-    pct(c.labelAccuracy),
+    `${pct(c.labelAccuracy)} <span class="muted">(${c.labelObservations})</span>`,
     f1(c.baselinePsnrMean),
     c.skipped ? '' : c.meanSeconds.toFixed(1),
     c.noiseMultiplier !== undefined ? `z = ${c.noiseMultiplier.toPrecision(3)}` : '',
@@ -69,7 +69,7 @@ function membershipSection(m: MembershipInferenceResult): string {
     escapeHtml(r.defence),
     r.target,
     r.attack,
-    f3(r.auc),
+    `${f3(r.auc)} <span class="muted">± ${f3(r.aucNullSd)}</span>`,
     pct(r.tprAt1PctFpr),
     pct(r.tprAt01PctFpr),
     `${r.members} / ${r.nonMembers}`,
@@ -89,7 +89,7 @@ function membershipSection(m: MembershipInferenceResult): string {
     return lineChart(series, { title: `ROC: ${key}`, xLabel: 'false positive rate', yLabel: 'true positive rate', yMin: 0, yMax: 1, width: 560, height: 380 });
   }).join('\n');
   return `<h2>Membership inference</h2>
-<p>Victim: ${escapeHtml(m.victim)}. AUC with ties counted as ½; TPR at 1% / 0.1% FPR read at an achievable threshold (no interpolation).</p>
+<p>Victim: ${escapeHtml(m.victim)}. AUC with ties counted as ½ (± the standard deviation a useless score would show on this many examples); TPR at 1% / 0.1% FPR read at an achievable threshold (no interpolation).</p>
 ${table(['setting', 'defence', 'target', 'attack', 'AUC', 'TPR@1%', 'TPR@0.1%', 'members / non-members', 'test acc', 'train acc', 'ε', 'z'], rows, 4)}
 <div class="charts">${charts}</div>`;
 }

@@ -21,7 +21,7 @@ import { subset, type Dataset } from '../../data/dataset.js';
 import type { LocalModel } from '../../model/local-model.js';
 import { expandTrainingDefences, participantModel, trainFederated, trainingDefenceSchema, trainingRecipeSchema, type FederatedRun, type TrainingDefence } from './federated-training.js';
 import { exampleStats, liraScores, lossThresholdScores, referenceCalibratedScores } from './membership-inference.js';
-import { rocSummary, thinCurve, type RocPoint } from './roc.js';
+import { aucNullSd, rocSummary, thinCurve, type RocPoint } from './roc.js';
 import { buildVictimModel, describeVictim, victimModelSchema } from './victim-models.js';
 import type { LeakageData, ProgressFn } from './gradient-leakage-experiment.js';
 
@@ -58,6 +58,8 @@ export interface MiaRow {
   readonly target: 'global model' | 'participant update';
   readonly attack: 'loss threshold' | 'LiRA' | 'reference-calibrated';
   readonly auc: number;
+  /** Spread of the AUC of a useless score on this many examples (roc.ts aucNullSd). */
+  readonly aucNullSd: number;
   readonly tprAt1PctFpr: number;
   readonly tprAt01PctFpr: number;
   readonly members: number;
@@ -132,7 +134,7 @@ export async function runMembershipInference(cfg: MembershipInferenceConfig, dat
         };
         const row = (target: MiaRow['target'], attack: MiaRow['attack'], scores: ArrayLike<number>, isMember: readonly boolean[], defenceLabel = defence.label): MiaRow => {
           const s = rocSummary(scores, isMember);
-          return { setting: setting.name, defence: defenceLabel, target, attack, auc: s.auc, tprAt1PctFpr: s.tprAt1PctFpr, tprAt01PctFpr: s.tprAt01PctFpr, members: s.positives, nonMembers: s.negatives, testAccuracy, trainAccuracy, ...dpInfo, curve: thinCurve(s.curve) };
+          return { setting: setting.name, defence: defenceLabel, target, attack, auc: s.auc, aucNullSd: aucNullSd(s.positives, s.negatives), tprAt1PctFpr: s.tprAt1PctFpr, tprAt01PctFpr: s.tprAt01PctFpr, members: s.positives, nonMembers: s.negatives, testAccuracy, trainAccuracy, ...dpInfo, curve: thinCurve(s.curve) };
         };
         model.setParams(run.finalParams);
         const global = exampleStats(model, universe);

@@ -91,6 +91,16 @@ export function rocSummary(scores: ArrayLike<number>, isMember: ArrayLike<boolea
   };
 }
 
+/**
+ * Standard deviation of the AUC of a score that carries no information (Hanley & McNeil 1982 at
+ * AUC = ½): √((P + N + 1) / (12·P·N)). An AUC within ~2 of these of 0.5 is indistinguishable from
+ * guessing on this many examples.
+ */
+export function aucNullSd(positives: number, negatives: number): number {
+  if (!(positives > 0 && negatives > 0)) fail('precondition', `need positives and negatives, got ${positives} and ${negatives}`);
+  return Math.sqrt((positives + negatives + 1) / (12 * positives * negatives));
+}
+
 /** A curve thinned to at most `maxPoints` points (for charts), keeping both ends. */
 export function thinCurve(curve: readonly RocPoint[], maxPoints = 200): RocPoint[] {
   if (curve.length <= maxPoints) return [...curve];
