@@ -6,6 +6,7 @@
  */
 import { z } from 'zod';
 import { fail } from '../core/errors.js';
+import { parseEntryOptions } from '../core/options.js';
 import { bucketing } from './bucketing.js';
 import { bulyan } from './bulyan.js';
 import { CenteredClipping } from './centered-clipping.js';
@@ -46,14 +47,6 @@ interface Entry {
   resolve(options: unknown, path: string): Record<string, unknown>;
 }
 
-function formatIssues(error: z.ZodError): string {
-  return error.issues
-    .map((issue) => {
-      const where = issue.path.length > 0 ? `${issue.path.join('.')}: ` : '';
-      return `${where}${issue.message}`;
-    })
-    .join('; ');
-}
 
 function define<S extends z.ZodType<Record<string, unknown>>>(
   name: string,
@@ -62,18 +55,7 @@ function define<S extends z.ZodType<Record<string, unknown>>>(
   build: (o: z.output<S>, path: string) => Aggregator,
   traits: AggregatorTraits | ((o: z.output<S>, path: string) => AggregatorTraits),
 ): [string, Entry] {
-  const parse = (raw: unknown, path: string): z.output<S> => {
-    const r = options.safeParse(raw);
-    if (!r.success) {
-      const keys = options instanceof z.ZodObject ? Object.keys(options.shape as object) : [];
-      fail(
-        'config',
-        `${path}: invalid options for aggregator "${name}": ${formatIssues(r.error)}`,
-        keys.length > 0 ? `valid options: ${keys.join(', ')}` : `"${name}" takes no options`,
-      );
-    }
-    return r.data;
-  };
+  const parse = (raw: unknown, path: string): z.output<S> => parseEntryOptions(options, raw, path, `aggregator "${name}"`);
   return [
     name,
     {

@@ -5,6 +5,7 @@
  */
 import { z } from 'zod';
 import { fail } from '../core/errors.js';
+import { parseEntryOptions } from '../core/options.js';
 import { alie } from './alie.js';
 import { backdoor } from './backdoor.js';
 import { gaussianNoise } from './gaussian-noise.js';
@@ -27,9 +28,6 @@ interface Entry {
   resolve(options: unknown, path: string): Record<string, unknown>;
 }
 
-function formatIssues(error: z.ZodError): string {
-  return error.issues.map((i) => `${i.path.length > 0 ? `${i.path.join('.')}: ` : ''}${i.message}`).join('; ');
-}
 
 function define<S extends z.ZodType<Record<string, unknown>>>(
   name: string,
@@ -38,18 +36,7 @@ function define<S extends z.ZodType<Record<string, unknown>>>(
   options: S,
   build: (o: z.output<S>, path: string) => Attack,
 ): [string, Entry] {
-  const parse = (raw: unknown, path: string): z.output<S> => {
-    const r = options.safeParse(raw);
-    if (!r.success) {
-      const keys = options instanceof z.ZodObject ? Object.keys(options.shape as object) : [];
-      fail(
-        'config',
-        `${path}: invalid options for attack "${name}": ${formatIssues(r.error)}`,
-        keys.length > 0 ? `valid options: ${keys.join(', ')}` : `"${name}" takes no options`,
-      );
-    }
-    return r.data;
-  };
+  const parse = (raw: unknown, path: string): z.output<S> => parseEntryOptions(options, raw, path, `attack "${name}"`);
   return [
     name,
     {

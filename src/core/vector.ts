@@ -11,7 +11,7 @@ export function zeros(dim: number): Vector {
   return new Float32Array(dim);
 }
 
-export function assertSameDim(a: Vector, b: Vector, what = 'vectors'): void {
+export function assertSameDim(a: ArrayLike<number>, b: ArrayLike<number>, what = 'vectors'): void {
   if (a.length !== b.length) fail('shape', `${what} have different lengths: ${a.length} vs ${b.length}`);
 }
 
@@ -41,14 +41,14 @@ export function axpyInPlace(y: Vector, alpha: number, x: Vector): void {
   for (let i = 0; i < y.length; i++) y[i] = y[i]! + alpha * x[i]!;
 }
 
-export function dot(a: Vector, b: Vector): number {
+export function dot(a: ArrayLike<number>, b: ArrayLike<number>): number {
   assertSameDim(a, b);
   let s = 0;
   for (let i = 0; i < a.length; i++) s += a[i]! * b[i]!;
   return s;
 }
 
-export function l2Norm(a: Vector): number {
+export function l2Norm(a: ArrayLike<number>): number {
   return Math.sqrt(dot(a, a));
 }
 
@@ -62,7 +62,7 @@ export function squaredDistance(a: Vector, b: Vector): number {
   return s;
 }
 
-export function cosineSimilarity(a: Vector, b: Vector): number {
+export function cosineSimilarity(a: ArrayLike<number>, b: ArrayLike<number>): number {
   const na = l2Norm(a);
   const nb = l2Norm(b);
   if (na === 0 || nb === 0) return 0;

@@ -121,17 +121,6 @@ function unitOf(v: Float64Array): Float64Array | undefined {
   return v.map((x) => x / n);
 }
 
-function cosine64(a: Float64Array, b: Float64Array): number {
-  let ab = 0;
-  let aa = 0;
-  let bb = 0;
-  for (let i = 0; i < a.length; i++) {
-    ab += a[i]! * b[i]!;
-    aa += a[i]! * a[i]!;
-    bb += b[i]! * b[i]!;
-  }
-  return aa > 0 && bb > 0 ? ab / Math.sqrt(aa * bb) : 0;
-}
 
 export interface SignalInput {
   readonly round: number;
@@ -189,7 +178,7 @@ export function computeSignals(input: SignalInput, history: ContributionHistory,
       ...(past.length >= minHistory && pastMedian > 0 ? { historyRatio: norms[k]! / pastMedian } : {}),
       cosineToAggregate: cosineSimilarity(c.update, input.aggregate),
       cosineToCentre: cosineSimilarity(c.update, centre),
-      ...(dir && past.length >= minHistory ? { cosineToHistory: cosine64(sketches[k]!, dir) } : {}),
+      ...(dir && past.length >= minHistory ? { cosineToHistory: cosineSimilarity(sketches[k]!, dir) } : {}),
       distanceToCentre: distances[k]!,
       centreZ: centreZ[k]!,
       ...(d ? { accepted: d.accepted, aggregatorWeight: d.weight } : {}),

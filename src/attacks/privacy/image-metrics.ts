@@ -9,6 +9,7 @@
  * not recoverable from its gradient).
  */
 import { fail } from '../../core/errors.js';
+import { cosineSimilarity as cosine } from '../../core/vector.js';
 
 function checkPair(a: ArrayLike<number>, b: ArrayLike<number>): void {
   if (a.length !== b.length) fail('shape', `images have ${a.length} and ${b.length} pixels`);
@@ -34,15 +35,7 @@ export function psnr(a: ArrayLike<number>, b: ArrayLike<number>): number {
 
 export function cosineSimilarity(a: ArrayLike<number>, b: ArrayLike<number>): number {
   checkPair(a, b);
-  let ab = 0;
-  let aa = 0;
-  let bb = 0;
-  for (let i = 0; i < a.length; i++) {
-    ab += a[i]! * b[i]!;
-    aa += a[i]! * a[i]!;
-    bb += b[i]! * b[i]!;
-  }
-  return aa === 0 || bb === 0 ? 0 : ab / Math.sqrt(aa * bb);
+  return cosine(a, b);
 }
 
 export function clipToUnit(v: ArrayLike<number>): Float32Array {
