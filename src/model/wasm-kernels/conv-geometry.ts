@@ -7,6 +7,7 @@ import { backend_util } from '@tensorflow/tfjs-core';
 import type { Conv2DBackpropFilterAttrs } from '@tensorflow/tfjs-core';
 import { fail } from '../../core/errors.js';
 import type { ConvGeometry } from './im2col.js';
+import { windowGeometry } from './im2col.js';
 
 type Shape4 = [number, number, number, number];
 type ConvAttrs = Pick<Conv2DBackpropFilterAttrs, 'strides' | 'pad' | 'dataFormat' | 'dimRoundingMode'>;
@@ -42,20 +43,8 @@ export function convGeometry(kernel: string, inShape: Shape4, filterShape: Shape
   // kernels have no dilation attribute: the geometry is always built with dilation 1.
   const info = backend_util.computeConv2DInfo(inShape, filterShape, attrs.strides, 1, attrs.pad,
     attrs.dimRoundingMode, false, 'channelsLast');
-  const geometry: ConvGeometry = {
-    batch: info.batchSize,
-    inHeight: info.inHeight,
-    inWidth: info.inWidth,
-    inChannels: info.inChannels,
-    outHeight: info.outHeight,
-    outWidth: info.outWidth,
-    filterHeight: info.filterHeight,
-    filterWidth: info.filterWidth,
-    strideHeight: info.strideHeight,
-    strideWidth: info.strideWidth,
-    padTop: info.padInfo.top,
-    padLeft: info.padInfo.left,
-  };
+  const geometry = windowGeometry(info);
+
   const { top, bottom, left, right } = info.padInfo;
   return { geometry, outShape: [info.batchSize, info.outHeight, info.outWidth, info.outChannels], padding: { top, bottom, left, right } };
 }

@@ -7,6 +7,7 @@
  * row-major layout of a [KH, KW, Ci, Co] filter seen as a [K, Co] matrix, so products need no
  * reordering. Output positions are indexed n = (b·OH + oh)·OW + ow, the layout of NHWC dy.
  */
+import type { backend_util } from '@tensorflow/tfjs-core';
 
 /** Everything needed to map output positions to input pixels (dilation is always 1 here). */
 export interface ConvGeometry {
@@ -22,6 +23,24 @@ export interface ConvGeometry {
   strideWidth: number;
   padTop: number;
   padLeft: number;
+}
+
+/** The window geometry of a tfjs Conv2DInfo (convolutions and pooling share it). */
+export function windowGeometry(info: backend_util.Conv2DInfo): ConvGeometry {
+  return {
+    batch: info.batchSize,
+    inHeight: info.inHeight,
+    inWidth: info.inWidth,
+    inChannels: info.inChannels,
+    outHeight: info.outHeight,
+    outWidth: info.outWidth,
+    filterHeight: info.filterHeight,
+    filterWidth: info.filterWidth,
+    strideHeight: info.strideHeight,
+    strideWidth: info.strideWidth,
+    padTop: info.padInfo.top,
+    padLeft: info.padInfo.left,
+  };
 }
 
 export function patchSize(g: ConvGeometry): number {

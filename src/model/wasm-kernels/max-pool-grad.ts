@@ -11,26 +11,16 @@ import { MaxPoolGrad, backend_util } from '@tensorflow/tfjs-core';
 import type { KernelConfig, MaxPoolGradAttrs, TensorInfo } from '@tensorflow/tfjs-core';
 import { fail } from '../../core/errors.js';
 import { asShape4, sameShape } from './conv-geometry.js';
+import type { ConvGeometry } from './im2col.js';
+import { windowGeometry } from './im2col.js';
 import { asWasmBackend, heapF32, input, requireFloat32, type KernelArgs } from './wasm-backend.js';
 
-export interface PoolGeometry {
-  batch: number;
-  inHeight: number;
-  inWidth: number;
-  channels: number;
-  outHeight: number;
-  outWidth: number;
-  filterHeight: number;
-  filterWidth: number;
-  strideHeight: number;
-  strideWidth: number;
-  padTop: number;
-  padLeft: number;
-}
+/** Pooling windows have the same geometry as convolution windows. */
+export type PoolGeometry = ConvGeometry;
 
 /** dx (overwritten) = dy routed to each window's first maximum of x. */
 export function maxPoolBackprop(x: Float32Array, dy: Float32Array, g: PoolGeometry, dx: Float32Array): void {
-  const { batch, inHeight: h, inWidth: w, channels: c, outHeight: oh, outWidth: ow } = g;
+  const { batch, inHeight: h, inWidth: w, inChannels: c, outHeight: oh, outWidth: ow } = g;
   dx.fill(0, 0, batch * h * w * c);
   const best = new Float32Array(c);
   const where = new Int32Array(c);
@@ -80,20 +70,8 @@ export function maxPoolGradConfig(): KernelConfig {
     if (!sameShape(dy.shape, info.outShape)) {
       fail('shape', `${name}: dy has shape [${dy.shape.join(', ')}], expected [${info.outShape.join(', ')}]`);
     }
-    const g: PoolGeometry = {
-      batch: info.batchSize,
-      inHeight: info.inHeight,
-      inWidth: info.inWidth,
-      channels: info.inChannels,
-      outHeight: info.outHeight,
-      outWidth: info.outWidth,
-      filterHeight: info.filterHeight,
-      filterWidth: info.filterWidth,
-      strideHeight: info.strideHeight,
-      strideWidth: info.strideWidth,
-      padTop: info.padInfo.top,
-      padLeft: info.padInfo.left,
-    };
+    const g: PoolGeometry = windowGeometry(info);
+
     const dx = wasm.makeOutput(x.shape, 'float32');
     maxPoolBackprop(heapF32(wasm, x), heapF32(wasm, dy), g, heapF32(wasm, dx));
     return dx;
