@@ -14,13 +14,8 @@ import { analyticRecovery } from '../src/attacks/privacy/analytic-recovery.js';
 import { invertGradient } from '../src/attacks/privacy/gradient-inversion.js';
 import { flatGradient } from '../src/attacks/privacy/gradients.js';
 import { buildVictimModel, describeVictim, type VictimModelSpec } from '../src/attacks/privacy/victim-models.js';
+import { timeIt } from './support/timing.js';
 
-function timeIt(reps: number, f: () => void): number {
-  f(); // warm up
-  const t0 = performance.now();
-  for (let i = 0; i < reps; i++) f();
-  return (performance.now() - t0) / reps;
-}
 
 export async function run(args: string[]): Promise<void> {
   const quick = args.includes('--quick');

@@ -17,13 +17,8 @@ import { trainDpSgd } from '../src/privacy/dp-sgd.js';
 import { calibrateNoiseMultiplier } from '../src/privacy/calibrate.js';
 import { RdpAccountant } from '../src/privacy/rdp-accountant.js';
 import { gaussianNoise } from '../src/privacy/secure-gaussian.js';
+import { timeIt } from './support/timing.js';
 
-function timeIt(reps: number, f: () => void): number {
-  f(); // warm up
-  const t0 = performance.now();
-  for (let i = 0; i < reps; i++) f();
-  return (performance.now() - t0) / reps;
-}
 
 export async function run(args: string[]): Promise<void> {
   const quick = args.includes('--quick');
