@@ -5,8 +5,7 @@
  * Unknown names and unknown or invalid options fail with a message that lists what is valid.
  */
 import { z } from 'zod';
-import { fail } from '../core/errors.js';
-import { parseEntryOptions } from '../core/options.js';
+import { Registry, registrySpecSchema, type RegistrySpec } from '../core/registry.js';
 import { bucketing } from './bucketing.js';
 import { bulyan } from './bulyan.js';
 import { CenteredClipping } from './centered-clipping.js';
@@ -32,45 +31,18 @@ export interface AggregatorTraits {
   /** Keeps state across rounds: create one instance per training run. */
   readonly stateful: boolean;
   readonly needsReference: boolean;
+  /**
+   * The aggregate is the (weighted) mean of the contributions, so it can be computed from sums
+   * alone (secure aggregation without buckets); every other rule needs individual updates.
+   */
+  readonly linear: boolean;
+  /** Contribution weights count (sample counts, or a bucket's member count under secure aggregation). */
+  readonly usesWeights: boolean;
 }
 
 /** A config's aggregator: its name plus its options. */
-export const aggregatorSpecSchema = z.looseObject({ name: z.string().min(1) });
-export type AggregatorSpec = z.infer<typeof aggregatorSpecSchema>;
-
-interface Entry {
-  readonly description: string;
-  readonly options: z.ZodType;
-  create(options: unknown, path: string): Aggregator;
-  traits(options: unknown, path: string): AggregatorTraits;
-  /** Options with defaults filled and inner specs resolved. */
-  resolve(options: unknown, path: string): Record<string, unknown>;
-}
-
-
-function define<S extends z.ZodType<Record<string, unknown>>>(
-  name: string,
-  description: string,
-  options: S,
-  build: (o: z.output<S>, path: string) => Aggregator,
-  traits: AggregatorTraits | ((o: z.output<S>, path: string) => AggregatorTraits),
-): [string, Entry] {
-  const parse = (raw: unknown, path: string): z.output<S> => parseEntryOptions(options, raw, path, `aggregator "${name}"`);
-  return [
-    name,
-    {
-      description,
-      options,
-      create: (raw, path) => build(parse(raw, path), path),
-      traits: (raw, path) => (typeof traits === 'function' ? traits(parse(raw, path), path) : traits),
-      resolve: (raw, path) => {
-        const o = parse(raw, path) as Record<string, unknown>;
-        if (o.inner !== undefined) return { ...o, inner: resolveAggregatorSpec(o.inner, `${path}.inner`) };
-        return o;
-      },
-    },
-  ];
-}
+export const aggregatorSpecSchema = registrySpecSchema;
+export type AggregatorSpec = RegistrySpec;
 
 const plain = (overrides: Partial<AggregatorTraits> = {}): AggregatorTraits => ({
   permutationInvariant: true,
@@ -78,6 +50,8 @@ const plain = (overrides: Partial<AggregatorTraits> = {}): AggregatorTraits => (
   meanOfIdentical: true,
   stateful: false,
   needsReference: false,
+  linear: false,
+  usesWeights: false,
   ...overrides,
 });
 
@@ -86,164 +60,132 @@ const krumVariant = z
   .default('blanchard')
   .describe("'blanchard': n − f − 2 neighbours (the paper, Flower); 'byzfl': n − f − 1 (ByzFL)");
 
-const entries = new Map<string, Entry>([
-  define(
-    'fedavg',
-    'FedAvg: sample-weighted mean (McMahan et al. 2017). No robustness: the baseline.',
-    z.strictObject({ weighted: z.boolean().default(true).describe('weight by contribution.weight (sample count)') }),
-    (o) => fedAvg(o),
-    plain({ robust: false }),
-  ),
-  define('median', 'Coordinate-wise median (Yin et al. 2018). Needs n ≥ 2f + 1.', z.strictObject({}), () => coordinateMedian(), plain()),
-  define(
-    'trimmed-mean',
-    'Coordinate-wise trimmed mean (Yin et al. 2018): drop k smallest and k largest per coordinate; k = trim, ⌊β·n⌋, or f.',
-    z
+/** Every aggregator fedsec knows; add one with a file and one `define` here (or `aggregators.define` from outside). */
+export const aggregators = new Registry<Aggregator, AggregatorTraits>('aggregator', '{ "name": "median" }')
+  .define('fedavg', {
+    description: 'FedAvg: sample-weighted mean (McMahan et al. 2017). No robustness: the baseline.',
+    options: z.strictObject({ weighted: z.boolean().default(true).describe('weight by contribution.weight (sample count)') }),
+    build: (o) => fedAvg(o),
+    traits: (o) => plain({ robust: false, linear: true, usesWeights: o.weighted }),
+  })
+  .define('median', { description: 'Coordinate-wise median (Yin et al. 2018). Needs n ≥ 2f + 1.', options: z.strictObject({}), build: () => coordinateMedian(), traits: plain() })
+  .define('trimmed-mean', {
+    description: 'Coordinate-wise trimmed mean (Yin et al. 2018): drop k smallest and k largest per coordinate; k = trim, ⌊β·n⌋, or f.',
+    options: z
       .strictObject({
         beta: z.number().min(0).lt(0.5).optional().describe('fraction trimmed from each side'),
         trim: z.number().int().min(0).optional().describe('number trimmed from each side (default f)'),
       })
       .refine((o) => o.beta === undefined || o.trim === undefined, { message: 'give either beta or trim, not both' }),
-    (o) => trimmedMean(o),
-    (o) => plain({ robust: o.beta !== 0 && o.trim !== 0 }),
-  ),
-  define(
-    'krum',
-    'Krum (Blanchard et al. 2017): the update with the smallest sum of squared distances to its n − f − 2 nearest. Needs n > 2f + 2.',
-    z.strictObject({ variant: krumVariant }),
-    (o) => krum({ m: 1, variant: o.variant }),
-    plain(),
-  ),
-  define(
-    'multi-krum',
-    'Multi-Krum (Blanchard et al. 2017): mean of the m best Krum scores (default m = n − f). Needs n > 2f + 2.',
-    z.strictObject({
+    build: (o) => trimmedMean(o),
+    traits: (o) => plain({ robust: o.beta !== 0 && o.trim !== 0 }),
+  })
+  .define('krum', {
+    description: 'Krum (Blanchard et al. 2017): the update with the smallest sum of squared distances to its n − f − 2 nearest. Needs n > 2f + 2.',
+    options: z.strictObject({ variant: krumVariant }),
+    build: (o) => krum({ m: 1, variant: o.variant }),
+    traits: plain(),
+  })
+  .define('multi-krum', {
+    description: 'Multi-Krum (Blanchard et al. 2017): mean of the m best Krum scores (default m = n − f). Needs n > 2f + 2.',
+    options: z.strictObject({
       m: z
         .union([z.number().int().min(1), z.literal('n-f')])
         .default('n-f')
         .describe("how many best-scored updates to average, or 'n-f'"),
       variant: krumVariant,
     }),
-    (o) => krum({ m: o.m, variant: o.variant }),
-    plain(),
-  ),
-  define(
-    'bulyan',
-    'Bulyan (El Mhamdi et al. 2018): iterated Krum selects n − 2f, then per coordinate the mean of the n − 4f closest to the median. Needs n ≥ 4f + 3.',
-    z.strictObject({}),
-    () => bulyan(),
-    plain(),
-  ),
-  define(
-    'geometric-median',
-    'Geometric median by smoothed Weiszfeld (RFA, Pillutla et al. 2022). Needs n > 2f.',
-    z.strictObject({
+    build: (o) => krum({ m: o.m, variant: o.variant }),
+    traits: plain(),
+  })
+  .define('bulyan', {
+    description: 'Bulyan (El Mhamdi et al. 2018): iterated Krum selects n − 2f, then per coordinate the mean of the n − 4f closest to the median. Needs n ≥ 4f + 3.',
+    options: z.strictObject({}),
+    build: () => bulyan(),
+    traits: plain(),
+  })
+  .define('geometric-median', {
+    description: 'Geometric median by smoothed Weiszfeld (RFA, Pillutla et al. 2022). Needs n > 2f.',
+    options: z.strictObject({
       nu: z.number().positive().default(1e-6).describe('smoothing ν: distances below it count as ν'),
       maxIterations: z.number().int().min(1).default(100),
       tolerance: z.number().min(0).default(1e-6).describe('stop when the objective changes by at most this fraction'),
       init: z.enum(['zero', 'mean', 'coordinate-median']).default('zero'),
       weighted: z.boolean().default(false).describe('use contribution.weight (self-reported) as αᵢ'),
     }),
-    (o) => geometricMedian(o),
-    plain(),
-  ),
-  define(
-    'centered-clipping',
-    'Centered clipping (Karimireddy et al. 2021): clip each update to radius τ around the previous aggregate, L times. Needs n > 2f.',
-    z.strictObject({
+    build: (o) => geometricMedian(o),
+    traits: (o) => plain({ usesWeights: o.weighted }),
+  })
+  .define('centered-clipping', {
+    description: 'Centered clipping (Karimireddy et al. 2021): clip each update to radius τ around the previous aggregate, L times. Needs n > 2f.',
+    options: z.strictObject({
       tau: z.number().positive().default(10).describe('clipping radius τ'),
       iterations: z.number().int().min(1).default(1).describe('clipping iterations L'),
       center: z.enum(['previous', 'zero']).default('previous').describe("start from the previous round's aggregate or the origin"),
     }),
-    (o) => new CenteredClipping(o),
-    (o) => plain({ stateful: o.center === 'previous' }),
-  ),
-  define(
-    'norm-bound',
-    'Norm bounding (Sun et al. 2019): clip each update to L2 norm M, then average.',
-    z.strictObject({
+    build: (o) => new CenteredClipping(o),
+    traits: (o) => plain({ stateful: o.center === 'previous', usesWeights: true }),
+  })
+  .define('norm-bound', {
+    description: 'Norm bounding (Sun et al. 2019): clip each update to L2 norm M, then average.',
+    options: z.strictObject({
       maxNorm: z.number().positive().describe('the bound M (required: it depends on the model and learning rate)'),
       weighted: z.boolean().default(false).describe('weight by contribution.weight (self-reported)'),
     }),
-    (o) => normBound(o),
-    plain(),
-  ),
-  define(
-    'fltrust',
-    "FLTrust (Cao et al. 2021): trust = ReLU(cos(update, server reference)), updates rescaled to the reference's norm. Needs the server's root-dataset update.",
-    z.strictObject({}),
-    () => flTrust(),
-    plain({ needsReference: true }),
-  ),
-  define(
-    'foolsgold',
-    'FoolsGold (Fung et al. 2020): down-weights participants whose update histories are too similar (Sybils). Stateful.',
-    z.strictObject({ confidence: z.number().positive().default(1).describe('logit confidence κ') }),
-    (o) => new FoolsGold(o),
-    plain({ robust: false, meanOfIdentical: false, stateful: true }),
-  ),
-  define(
-    'bucketing',
-    'Bucketing (Karimireddy et al. 2022): shuffle, average buckets of s, then an inner aggregator. Randomised.',
-    z.strictObject({
+    build: (o) => normBound(o),
+    traits: (o) => plain({ usesWeights: o.weighted }),
+  })
+  .define('fltrust', {
+    description: "FLTrust (Cao et al. 2021): trust = ReLU(cos(update, server reference)), updates rescaled to the reference's norm. Needs the server's root-dataset update.",
+    options: z.strictObject({}),
+    build: () => flTrust(),
+    traits: plain({ needsReference: true }),
+  })
+  .define('foolsgold', {
+    description: 'FoolsGold (Fung et al. 2020): down-weights participants whose update histories are too similar (Sybils). Stateful.',
+    options: z.strictObject({ confidence: z.number().positive().default(1).describe('logit confidence κ') }),
+    build: (o) => new FoolsGold(o),
+    traits: plain({ robust: false, meanOfIdentical: false, stateful: true, usesWeights: true }),
+  })
+  .define('bucketing', {
+    description: 'Bucketing (Karimireddy et al. 2022): shuffle, average buckets of s, then an inner aggregator. Randomised.',
+    options: z.strictObject({
       bucketSize: z.number().int().min(1).default(2).describe('updates per bucket s'),
       inner: aggregatorSpecSchema.describe('the aggregator applied to the bucket means'),
     }),
-    (o, path) => bucketing({ bucketSize: o.bucketSize, inner: createAt(o.inner, `${path}.inner`) }),
+    nested: ['inner'],
+    build: (o, at) => bucketing({ bucketSize: o.bucketSize, inner: at.create(o.inner, 'inner') }),
     // Randomised by the round seed, but for a fixed seed the buckets do not depend on arrival order.
-    (o, path) => traitsAt(o.inner, `${path}.inner`),
-  ),
-  define(
-    'nnm',
-    'Nearest-neighbour mixing (Allouah et al. 2023): replace each update by the mean of its n − f nearest, then an inner aggregator.',
-    z.strictObject({ inner: aggregatorSpecSchema.describe('the aggregator applied to the mixed updates') }),
-    (o, path) => nearestNeighbourMixing(createAt(o.inner, `${path}.inner`)),
-    (o, path) => traitsAt(o.inner, `${path}.inner`),
-  ),
-]);
+    traits: (o, at) => ({ ...at.traits(o.inner, 'inner'), linear: false }),
+  })
+  .define('nnm', {
+    description: 'Nearest-neighbour mixing (Allouah et al. 2023): replace each update by the mean of its n − f nearest, then an inner aggregator.',
+    options: z.strictObject({ inner: aggregatorSpecSchema.describe('the aggregator applied to the mixed updates') }),
+    nested: ['inner'],
+    build: (o, at) => nearestNeighbourMixing(at.create(o.inner, 'inner')),
+    traits: (o, at) => ({ ...at.traits(o.inner, 'inner'), linear: false }),
+  });
 
 export function aggregatorNames(): string[] {
-  return [...entries.keys()];
-}
-
-function lookup(spec: unknown, path: string): { entry: Entry; name: string; options: Record<string, unknown> } {
-  const parsed = aggregatorSpecSchema.safeParse(spec);
-  if (!parsed.success) {
-    fail('config', `${path}: an aggregator spec is an object with a "name", got ${JSON.stringify(spec)}`, `e.g. { "name": "median" }; valid names: ${aggregatorNames().join(', ')}`);
-  }
-  const { name, ...options } = parsed.data;
-  const entry = entries.get(name);
-  if (entry === undefined) fail('config', `${path}: unknown aggregator "${name}"`, `use one of: ${aggregatorNames().join(', ')}`);
-  return { entry, name, options };
-}
-
-function createAt(spec: unknown, path: string): Aggregator {
-  const { entry, options } = lookup(spec, path);
-  return entry.create(options, path);
-}
-
-function traitsAt(spec: unknown, path: string): AggregatorTraits {
-  const { entry, options } = lookup(spec, path);
-  return entry.traits(options, path);
+  return aggregators.names();
 }
 
 /** Validate a spec and build its aggregator (stateful ones: one per training run). */
 export function createAggregator(spec: unknown): Aggregator {
-  return createAt(spec, 'aggregator');
+  return aggregators.create(spec);
 }
 
 /** What may be assumed of the aggregator a spec describes. */
 export function aggregatorTraits(spec: unknown): AggregatorTraits {
-  return traitsAt(spec, 'aggregator');
+  return aggregators.traits(spec);
 }
 
 /** The spec with every default filled in (inner specs too): what a run record should store. */
 export function resolveAggregatorSpec(spec: unknown, path = 'aggregator'): AggregatorSpec {
-  const { entry, name, options } = lookup(spec, path);
-  return { name, ...entry.resolve(options, path) };
+  return aggregators.resolve(spec, path);
 }
 
 /** For `--help`-style listings and docs: each aggregator with its description and options as JSON Schema. */
 export function describeAggregators(): { name: string; description: string; options: unknown }[] {
-  return [...entries].map(([name, e]) => ({ name, description: e.description, options: z.toJSONSchema(e.options, { io: 'input', unrepresentable: 'any' }) }));
+  return aggregators.describe();
 }
